@@ -1,0 +1,82 @@
+"""Every error leaves the API as JSON: ``{"error": {"code", "message", ...}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Quart, Response, jsonify
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import HTTPException
+
+from sim.errors import PoolExhausted, SimError
+
+__all__ = ["error_response", "register_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = jsonify({"error": body})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _validation_details(exc: RequestSchemaValidationError) -> tuple[str, str | None, list[Any]]:
+    err = exc.validation_error
+    errors_fn = getattr(err, "errors", None)
+    if callable(errors_fn):
+        details = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())) or None,
+                "message": e.get("msg", ""),
+            }
+            for e in errors_fn()
+        ]
+        first = details[0] if details else {"field": None, "message": str(err)}
+        field = str(first["field"]) if first["field"] else None
+        message = f"{field}: {first['message']}" if field else str(first["message"])
+        return message, field, details
+    return str(err) or "invalid request", None, []
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(RequestSchemaValidationError)
+    async def _schema(exc: RequestSchemaValidationError) -> Response:
+        message, field, details = _validation_details(exc)
+        return error_response(400, "invalid_input", message, field=field, details=details)
+
+    @app.errorhandler(SimError)
+    async def _sim(exc: SimError) -> Response:
+        headers = (
+            {"Retry-After": "1"} if isinstance(exc, PoolExhausted) or exc.status == 503 else {}
+        )
+        if exc.status >= 500:
+            log.warning("Request failed: %s", exc)
+        return error_response(
+            exc.status, exc.code, str(exc), headers=headers, field=getattr(exc, "field", None)
+        )
+
+    @app.errorhandler(HTTPException)
+    async def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            415: "unsupported_media_type",
+        }.get(status, "http_error")
+        return error_response(status, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        log.error("Unhandled error in request", exc_info=exc)
+        return error_response(500, "internal", "internal error; see the server log")

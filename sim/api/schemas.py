@@ -1,0 +1,122 @@
+"""Request and response models: validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Counts",
+    "DemoRequest",
+    "DemoStatus",
+    "ErrorBody",
+    "ErrorDetail",
+    "Health",
+    "InteractionPage",
+    "InteractionsQuery",
+    "Ready",
+    "SinkStats",
+]
+
+MAX_PER_KIND = 10_000
+MAX_VIDEOS = 1_000
+MAX_LIVE_PER_MINUTE = 600
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer has this shape."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    pool: dict[str, int]
+
+
+class DemoRequest(BaseModel):
+    """What to invent when demo mode is turned on (every field optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    videos: int = Field(8, ge=0, le=MAX_VIDEOS, description="videos in the initial burst")
+    comments: int = Field(100, ge=0, le=MAX_PER_KIND, description="comments in the initial burst")
+    dms: int = Field(100, ge=0, le=MAX_PER_KIND, description="DMs in the initial burst")
+    live_per_minute: float = Field(
+        6, ge=0, le=MAX_LIVE_PER_MINUTE, description="new comments/DMs per minute once live"
+    )
+    seed: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="same seed, same content; random when omitted"
+    )
+
+
+class Counts(BaseModel):
+    pending: int
+    sending: int
+    sent: int
+    failed: int
+
+
+class DemoStatus(BaseModel):
+    user_id: str
+    state: Literal["initializing", "live", "disabled", "failed"]
+    enabled: bool
+    enabled_at: datetime
+    live_at: datetime | None
+    disabled_at: datetime | None
+    counts: Counts
+    total: int
+    initial_total: int
+    videos: int
+    comments: int
+    dms: int
+    live_per_minute: float
+    seed: int
+    last_error: str | None
+    restarts: int
+
+
+class InteractionsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["pending", "sending", "sent", "failed"] | None = None
+    kind: Literal["video", "comment", "dm"] | None = None
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=64)
+
+
+class InteractionItem(BaseModel):
+    id: str
+    kind: Literal["video", "comment", "dm"]
+    status: Literal["pending", "sending", "sent", "failed"]
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    payload: dict[str, Any]
+
+
+class InteractionPage(BaseModel):
+    items: list[InteractionItem]
+    next_cursor: str | None
+
+
+class SinkStats(BaseModel):
+    received: int
+    unique: int
+    duplicates: int
+    requests: int
+    rejected: int

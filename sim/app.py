@@ -1,0 +1,69 @@
+"""The Quart-Trio application: ``hypercorn -c hypercorn.toml sim.app:app``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from quart_schema import QuartSchema
+from quart_trio import QuartTrio
+
+from sim.api.demo import demo
+from sim.api.errors import register_error_handlers
+from sim.api.health import health
+from sim.api.metrics import metrics
+from sim.errors import ConfigError
+from sim.logs import configure_logging
+from sim.runtime import Runtime
+from sim.settings import Settings
+from sim.sink import register_sink
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> QuartTrio:
+    """Build the app; its runtime starts before serving and stops after."""
+    settings = settings or Settings.from_env()
+    app = QuartTrio("sim")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+    QuartSchema(
+        app,
+        info={"title": "sim", "version": "1", "description": "Demo-mode simulator API"},
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+    )
+    runtime = Runtime(settings)
+    app.extensions["sim"] = runtime
+    register_error_handlers(app)
+    app.register_blueprint(health)
+    app.register_blueprint(demo)
+    app.register_blueprint(metrics)
+    register_sink(app, settings)
+
+    @app.before_serving
+    async def _start() -> None:
+        if configure_logs:
+            configure_logging(settings)
+        await app.nursery.start(runtime.run)
+
+    @app.after_serving
+    async def _stop() -> None:
+        await runtime.shutdown(timeout_s=settings.db_close_timeout_s + 5)
+
+    return app
+
+
+def _default_app() -> QuartTrio:
+    try:
+        return create_app()
+    except ConfigError as exc:
+        print(f"sim: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+#: the app hypercorn serves (``sim.app:app``), configured from the environment
+app = _default_app()

@@ -1,0 +1,195 @@
+"""The transactional outbox: interactions from generation to delivery record.
+
+Each public function is a plain Trio coroutine taking a ``Database``; its SQL
+runs on the asyncio side in one transaction (one crossing). A row is
+``pending`` until a sender claims it (``sending``; ``due_at`` is then the end
+of its lease), then ``sent``, or ``failed`` once it can no longer succeed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sim.db.pool import Conn, Database
+from sim.errors import DatabaseError
+
+__all__ = [
+    "Claimed",
+    "NewRow",
+    "Outcome",
+    "claim",
+    "record",
+    "release",
+    "store_rows",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """One generated interaction, ready for COPY."""
+
+    id: uuid.UUID
+    seq: int
+    kind: str
+    video_id: uuid.UUID | None
+    payload_json: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row claimed for delivery (its lease runs until ``due_at``)."""
+
+    id: uuid.UUID
+    user_id: str
+    seq: int
+    kind: str
+    attempts: int
+    payload_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one delivery attempt: ``sent``, ``pending`` (retry later) or ``failed``."""
+
+    id: uuid.UUID
+    user_id: str
+    kind: str
+    status: str
+    retry_in_s: float = 0.0
+    error: str | None = None
+
+
+_COPY = "copy interactions (id, user_id, seq, kind, video_id, payload, created_at) from stdin"
+
+
+async def _store(
+    conn: Conn, user_id: str, run_id: uuid.UUID, rows: Sequence[NewRow], live: bool
+) -> None:
+    column = "live_generated" if live else "generated"
+    cur = await conn.execute(
+        f"update demo_users set {column} = {column} + %s, updated_at = now()"
+        " where user_id = %s and run_id = %s and enabled returning 1",
+        (len(rows), user_id, run_id),
+    )
+    if await cur.fetchone() is None:
+        raise DatabaseError(f"demo run of user {user_id!r} is no longer active")
+    async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+        for r in rows:
+            await copy.write_row(
+                (r.id, user_id, r.seq, r.kind, r.video_id, r.payload_json, r.created_at)
+            )
+
+
+async def store_rows(
+    db: Database, user_id: str, run_id: uuid.UUID, rows: Sequence[NewRow], *, live: bool
+) -> None:
+    """COPY ``rows`` into the outbox and advance the user's generation counter, atomically."""
+    await db.transaction(_store, user_id, run_id, rows, live)
+
+
+_CLAIM = """
+with due as (
+    select i.id from interactions i
+    where i.user_id = %(user_id)s
+      and i.status in ('pending', 'sending')
+      and i.due_at <= now()
+      and (i.kind <> 'comment' or exists (
+            select 1 from interactions v where v.id = i.video_id and v.status = 'sent'))
+    order by i.due_at
+    limit %(limit)s
+    for update of i skip locked
+)
+update interactions i
+   set status = 'sending',
+       attempts = i.attempts + 1,
+       due_at = now() + make_interval(secs => %(lease_s)s),
+       updated_at = now()
+  from due
+ where i.id = due.id
+returning i.id, i.seq, i.kind, i.attempts, i.payload::text as payload_json
+"""
+
+
+async def _claim(conn: Conn, user_id: str, limit: int, lease_s: float) -> list[Claimed]:
+    cur = await conn.execute(_CLAIM, {"user_id": user_id, "limit": limit, "lease_s": lease_s})
+    rows = await cur.fetchall()
+    out = [
+        Claimed(r["id"], user_id, r["seq"], r["kind"], r["attempts"], r["payload_json"])
+        for r in rows
+    ]
+    out.sort(key=lambda c: c.seq)
+    return out
+
+
+async def claim(db: Database, user_id: str, limit: int, lease_s: float) -> list[Claimed]:
+    """Claim up to ``limit`` due rows of ``user_id`` (SKIP LOCKED) under a lease.
+
+    A comment is only claimed once its video is ``sent``, so it is never
+    delivered before its video.
+    """
+    return await db.transaction(_claim, user_id, limit, lease_s)
+
+
+_RECORD = """
+update interactions i
+   set status = u.status,
+       due_at = case when u.status = 'pending'
+                     then now() + make_interval(secs => u.retry_in_s) else i.due_at end,
+       sent_at = case when u.status = 'sent' then coalesce(i.sent_at, now()) else i.sent_at end,
+       last_error = case when u.status = 'sent' then null else u.error end,
+       updated_at = now()
+  from unnest(%s::uuid[], %s::text[], %s::float8[], %s::text[]) as u(id, status, retry_in_s, error)
+ where i.id = u.id
+   and (u.status = 'sent' or i.status = 'sending')
+"""
+
+_FAIL_ORPHANS = """
+update interactions
+   set status = 'failed', last_error = 'its video could not be delivered', updated_at = now()
+ where video_id = any(%s::uuid[]) and status = 'pending'
+"""
+
+
+async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
+    cur = await conn.execute(
+        _RECORD,
+        (
+            [o.id for o in outcomes],
+            [o.status for o in outcomes],
+            [o.retry_in_s for o in outcomes],
+            [o.error for o in outcomes],
+        ),
+    )
+    updated = cur.rowcount
+    failed_videos = [o.id for o in outcomes if o.kind == "video" and o.status == "failed"]
+    if failed_videos:
+        await conn.execute(_FAIL_ORPHANS, (failed_videos,))
+    return updated
+
+
+async def record(db: Database, outcomes: Sequence[Outcome]) -> int:
+    """Write a batch of delivery outcomes in one statement; return rows updated.
+
+    A ``sent`` outcome always wins (it is terminal); a retry or failure only
+    applies to a row still ``sending``. Comments of a video that failed for
+    good are failed with it, so they never wait forever.
+    """
+    return await db.transaction(_record, outcomes)
+
+
+async def _release(conn: Conn, ids: Sequence[uuid.UUID]) -> int:
+    cur = await conn.execute(
+        "update interactions set status = 'pending', due_at = now(), updated_at = now()"
+        " where id = any(%s::uuid[]) and status = 'sending'",
+        (list(ids),),
+    )
+    return cur.rowcount
+
+
+async def release(db: Database, ids: Sequence[uuid.UUID]) -> int:
+    """Give claimed rows back (shutdown): they are due again at once."""
+    return await db.transaction(_release, ids)

@@ -1,0 +1,245 @@
+"""The one place where sim meets psycopg: a trio-asyncio loop and a connection pool.
+
+psycopg's async classes are asyncio-only, so ``Database.run`` opens a
+trio-asyncio loop and an ``AsyncConnectionPool`` inside it, in one long-running
+Trio task. Everything else in sim calls ``Database.transaction(fn, *args)``: a
+plain Trio coroutine that crosses to asyncio once, runs ``fn(conn, *args)`` in
+one transaction on a pooled connection, and maps psycopg's errors to sim's.
+"""
+
+from __future__ import annotations
+
+# trio_asyncio must be imported before psycopg: it patches asyncio's
+# get_running_loop, which psycopg binds at import time.
+import trio_asyncio  # isort: skip
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import psycopg
+import psycopg.waiting
+import psycopg_pool
+import trio
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from sim.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    PoolExhausted,
+    QueryTimeout,
+    SimError,
+)
+from sim.settings import Settings, mask_url
+
+__all__ = ["Conn", "Database", "map_error"]
+
+log = logging.getLogger(__name__)
+
+Conn = AsyncConnection[dict[str, Any]]
+T = TypeVar("T")
+P = ParamSpec("P")
+
+# The import-order trap, repaired: if psycopg was imported before this module
+# (and so before trio_asyncio), psycopg.waiting still holds asyncio's original
+# get_running_loop, which cannot see a trio-asyncio loop. Rebind it.
+if psycopg.waiting.get_running_loop is not asyncio.get_running_loop:  # type: ignore[attr-defined]
+    psycopg.waiting.get_running_loop = asyncio.get_running_loop  # type: ignore[attr-defined]
+    log.debug("psycopg was imported before trio_asyncio; rebound its get_running_loop")
+
+
+def map_error(exc: BaseException) -> SimError:
+    """The sim error for a psycopg / psycopg_pool error."""
+    if isinstance(exc, psycopg_pool.TooManyRequests):
+        return PoolExhausted(f"database overloaded: {exc}")
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return PoolExhausted(f"no database connection available in time: {exc}")
+    if isinstance(exc, psycopg_pool.PoolClosed):
+        return DatabaseUnavailable("the connection pool is closed")
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return QueryTimeout(f"query cancelled: {exc}".strip())
+    if isinstance(exc, psycopg.OperationalError):
+        return DatabaseUnavailable(f"database unavailable: {exc}".strip())
+    if isinstance(exc, psycopg.Error):
+        sqlstate = getattr(exc, "sqlstate", None)
+        return DatabaseError(f"database error ({sqlstate}): {exc}".strip())
+    if isinstance(exc, OSError):
+        return DatabaseUnavailable(f"database unreachable: {exc}")
+    return DatabaseError(f"unexpected database failure: {exc!r}")
+
+
+def _log_only(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # trio_asyncio would re-raise what asyncio merely logs, ending the loop.
+    exc = context.get("exception")
+    log.warning("asyncio: %s%s", context.get("message", "error"), f" ({exc!r})" if exc else "")
+
+
+class Database:
+    """A psycopg ``AsyncConnectionPool`` owned by one Trio task.
+
+    Start it with ``await nursery.start(db.run)``; stop it with ``db.close()``
+    (the task then closes the pool, shielded and under a deadline, and returns).
+    """
+
+    def __init__(self, settings: Settings, conninfo: str) -> None:
+        self.settings = settings
+        self.conninfo = conninfo
+        self._loop: Any = None
+        self._pool: psycopg_pool.AsyncConnectionPool[Conn] | None = None
+        self._closing = trio.Event()
+        self._closed = trio.Event()
+        self.connection_errors = 0
+
+    # --- lifetime -----------------------------------------------------------------
+    async def run(
+        self, *, task_status: trio.TaskStatus[Database] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open the loop and the pool, report started, serve until ``close()``.
+
+        When the pool cannot be opened this raises ``DatabaseUnavailable`` itself,
+        not wrapped in an ``ExceptionGroup``.
+        """
+        s = self.settings
+        # What is raised inside ``trio_asyncio.open_loop()`` comes out wrapped in
+        # nested ExceptionGroups (the loop's nurseries) and ``nursery.start`` unwraps
+        # only one level; so an open failure is kept and raised once the loop is shut.
+        failure: DatabaseUnavailable | None = None
+        try:
+            async with trio_asyncio.open_loop() as loop:
+                loop.set_exception_handler(_log_only)
+                self._loop = loop
+                pool = self._new_pool()
+                failure = await self._open(pool, loop)
+                if failure is None:
+                    self._pool = pool
+                    log.info(
+                        "Database pool open (min %d, max %d) at %s",
+                        s.pool_min_size,
+                        s.pool_max_size,
+                        mask_url(self.conninfo),
+                    )
+                    task_status.started(self)
+                    try:
+                        await self._closing.wait()
+                    finally:
+                        self._pool = None
+                        await self._close_pool(pool, loop, s.db_close_timeout_s)
+                        log.info("Database pool closed")
+        finally:
+            self._loop = None
+            self._closed.set()
+        if failure is not None:
+            raise failure from failure.__cause__
+
+    def _new_pool(self) -> psycopg_pool.AsyncConnectionPool[Conn]:
+        s = self.settings
+        return psycopg_pool.AsyncConnectionPool(
+            self.conninfo,
+            min_size=s.pool_min_size,
+            max_size=s.pool_max_size,
+            timeout=s.pool_timeout_s,
+            max_lifetime=s.pool_max_lifetime_s,
+            max_idle=s.pool_max_idle_s,
+            max_waiting=s.pool_max_waiting,
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
+            kwargs={
+                "row_factory": dict_row,
+                "application_name": "sim",
+                "options": "-c TimeZone=UTC -c idle_in_transaction_session_timeout=60000",
+            },
+            reconnect_failed=self._reconnect_failed,
+            name="sim",
+            open=False,
+        )
+
+    async def _open(
+        self, pool: psycopg_pool.AsyncConnectionPool[Conn], loop: Any
+    ) -> DatabaseUnavailable | None:
+        """Open ``pool``; on failure close it again and return the error to raise."""
+        s = self.settings
+        try:
+            with trio.fail_after(s.pool_open_timeout_s + 1):
+                await trio_asyncio.aio_as_trio(pool.open, loop=loop)(
+                    wait=True, timeout=s.pool_open_timeout_s
+                )
+        except (psycopg.Error, psycopg_pool.PoolTimeout, OSError, trio.TooSlowError) as exc:
+            await self._close_pool(pool, loop, 1)
+            if isinstance(exc, trio.TooSlowError):
+                message = f"database pool did not open within {s.pool_open_timeout_s}s"
+            else:
+                message = f"cannot open the database pool at {mask_url(self.conninfo)}: {exc}"
+            failure = DatabaseUnavailable(message)
+            failure.__cause__ = exc
+            return failure
+        return None
+
+    async def _close_pool(
+        self, pool: psycopg_pool.AsyncConnectionPool[Conn], loop: Any, timeout_s: float
+    ) -> None:
+        """Close ``pool``, shielded from cancellation and bounded by ``db_close_timeout_s``."""
+        with trio.CancelScope(shield=True), trio.move_on_after(self.settings.db_close_timeout_s):
+            await trio_asyncio.aio_as_trio(pool.close, loop=loop)(timeout=timeout_s)
+
+    def close(self) -> None:
+        """Ask ``run`` to close the pool and return."""
+        self._closing.set()
+
+    async def wait_closed(self, timeout_s: float) -> None:
+        with trio.move_on_after(timeout_s):
+            await self._closed.wait()
+
+    def _reconnect_failed(self, pool: Any) -> None:
+        log.error("Database reconnection failed for longer than the pool's reconnect timeout")
+
+    # --- operations ------------------------------------------------------------------
+    async def transaction(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, timeout_s: float | None = None
+    ) -> T:
+        """Run ``await fn(conn, *args)`` on the asyncio side, in one transaction.
+
+        One crossing per call. The transaction commits when ``fn`` returns and
+        rolls back when it raises; a Trio cancellation cancels the statement on
+        the server. psycopg errors come out as ``sim.errors.DatabaseError``s.
+        """
+        pool, loop = self._pool, self._loop
+        if pool is None or loop is None:
+            raise DatabaseUnavailable("the database is not open")
+        getconn_timeout = self.settings.pool_timeout_s if timeout_s is None else timeout_s
+
+        async def on_aio() -> T:
+            async with pool.connection(timeout=getconn_timeout) as conn:
+                return await fn(conn, *args)
+
+        try:
+            return await trio_asyncio.aio_as_trio(on_aio, loop=loop)()  # type: ignore[no-any-return]
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                self.connection_errors += 1
+            raise map_error(exc) from exc
+
+    async def ping(self, timeout_s: float) -> None:
+        """One round trip, bounded by ``timeout_s``; raises a ``DatabaseError``."""
+        try:
+            with trio.fail_after(timeout_s):
+                await self.transaction(_ping, timeout_s=timeout_s)
+        except trio.TooSlowError as exc:
+            raise DatabaseUnavailable(f"database did not answer within {timeout_s}s") from exc
+
+    def stats(self) -> dict[str, int]:
+        """The pool's counters (``pool_size``, ``pool_available``, ``requests_waiting``, ...)."""
+        pool = self._pool
+        if pool is None:
+            return {}
+        stats = dict(pool.get_stats())
+        stats.setdefault("connection_errors_mapped", self.connection_errors)
+        return stats
+
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None
+
+
+async def _ping(conn: Conn) -> None:
+    await conn.execute("select 1")

@@ -1,0 +1,284 @@
+"""Demo users: turning demo mode on and off, status, pages of interactions, purge."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sim.db.pool import Conn, Database
+
+__all__ = [
+    "DemoConfig",
+    "UserRow",
+    "disable_user",
+    "enable_user",
+    "enabled_users",
+    "get_status",
+    "get_user",
+    "initial_progress",
+    "mark_live",
+    "page_interactions",
+    "purge_batch",
+    "set_error",
+    "status_totals",
+]
+
+STATUSES = ("pending", "sending", "sent", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    videos: int
+    comments: int
+    dms: int
+    live_per_minute: float
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    user_id: str
+    state: str
+    enabled: bool
+    run_id: uuid.UUID
+    seed: int
+    videos: int
+    comments: int
+    dms: int
+    live_per_minute: float
+    initial_total: int
+    generated: int
+    live_generated: int
+    enabled_at: datetime
+    live_at: datetime | None
+    disabled_at: datetime | None
+    last_error: str | None
+    restarts: int
+
+    @property
+    def config(self) -> DemoConfig:
+        return DemoConfig(self.videos, self.comments, self.dms, self.live_per_minute, self.seed)
+
+
+_COLUMNS = ", ".join(UserRow.__dataclass_fields__)
+
+
+def _user(row: dict[str, Any] | None) -> UserRow | None:
+    return None if row is None else UserRow(**{k: row[k] for k in UserRow.__dataclass_fields__})
+
+
+async def _get(conn: Conn, user_id: str, lock: bool = False) -> UserRow | None:
+    cur = await conn.execute(
+        f"select {_COLUMNS} from demo_users where user_id = %s" + (" for update" if lock else ""),
+        (user_id,),
+    )
+    return _user(await cur.fetchone())
+
+
+async def get_user(db: Database, user_id: str) -> UserRow | None:
+    return await db.transaction(_get, user_id)
+
+
+async def _enable(conn: Conn, user_id: str, cfg: DemoConfig) -> tuple[UserRow, bool]:
+    existing = await _get(conn, user_id, lock=True)
+    if existing is not None and existing.enabled:
+        return existing, False
+    total = cfg.videos + cfg.comments + cfg.dms
+    if existing is None or existing.generated == 0:
+        # a fresh run: new run id (ids derive from it), initial burst from scratch
+        cur = await conn.execute(
+            f"""
+            insert into demo_users (user_id, state, enabled, run_id, seed, videos, comments, dms,
+                                    live_per_minute, initial_total, enabled_at)
+            values (%s, 'initializing', true, %s, %s, %s, %s, %s, %s, %s, now())
+            on conflict (user_id) do update set
+                state = 'initializing', enabled = true, run_id = excluded.run_id,
+                seed = excluded.seed, videos = excluded.videos, comments = excluded.comments,
+                dms = excluded.dms, live_per_minute = excluded.live_per_minute,
+                initial_total = excluded.initial_total, generated = 0, live_generated = 0,
+                enabled_at = now(), live_at = null, disabled_at = null, last_error = null,
+                restarts = 0, updated_at = now()
+            returning {_COLUMNS}
+            """,
+            (
+                user_id,
+                uuid.uuid4(),
+                cfg.seed,
+                cfg.videos,
+                cfg.comments,
+                cfg.dms,
+                cfg.live_per_minute,
+                total,
+            ),
+        )
+    else:
+        # resume the run that was turned off: same content, the new live rate
+        cur = await conn.execute(
+            f"""
+            update demo_users set enabled = true, disabled_at = null, last_error = null,
+                   state = case when live_at is null then 'initializing' else 'live' end,
+                   live_per_minute = %s, updated_at = now()
+             where user_id = %s
+            returning {_COLUMNS}
+            """,
+            (cfg.live_per_minute, user_id),
+        )
+    row = _user(await cur.fetchone())
+    assert row is not None
+    return row, True
+
+
+async def enable_user(db: Database, user_id: str, cfg: DemoConfig) -> tuple[UserRow, bool]:
+    """Turn demo mode on; ``(row, started)``: started is False when it was already on."""
+    return await db.transaction(_enable, user_id, cfg)
+
+
+async def _disable(conn: Conn, user_id: str) -> UserRow | None:
+    cur = await conn.execute(
+        f"""
+        update demo_users set enabled = false, state = 'disabled',
+               disabled_at = coalesce(disabled_at, now()), updated_at = now()
+         where user_id = %s returning {_COLUMNS}
+        """,
+        (user_id,),
+    )
+    return _user(await cur.fetchone())
+
+
+async def disable_user(db: Database, user_id: str) -> UserRow | None:
+    """Turn demo mode off (idempotent); None when the user never had it."""
+    return await db.transaction(_disable, user_id)
+
+
+async def _purge_batch(conn: Conn, user_id: str, limit: int) -> int:
+    cur = await conn.execute(
+        "delete from interactions where id in"
+        " (select id from interactions where user_id = %s limit %s)",
+        (user_id, limit),
+    )
+    deleted = cur.rowcount
+    if deleted < limit:
+        await conn.execute(
+            "update demo_users set generated = 0, live_generated = 0, live_at = null,"
+            " updated_at = now() where user_id = %s and not enabled",
+            (user_id,),
+        )
+    return deleted
+
+
+async def purge_batch(db: Database, user_id: str, limit: int) -> int:
+    """Delete up to ``limit`` of the user's rows in one short transaction."""
+    return await db.transaction(_purge_batch, user_id, limit)
+
+
+async def _status(conn: Conn, user_id: str) -> tuple[UserRow, dict[str, int]] | None:
+    user = await _get(conn, user_id)
+    if user is None:
+        return None
+    cur = await conn.execute(
+        "select status, count(*) as n from interactions where user_id = %s group by status",
+        (user_id,),
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    for r in await cur.fetchall():
+        counts[r["status"]] = r["n"]
+    return user, counts
+
+
+async def get_status(db: Database, user_id: str) -> tuple[UserRow, dict[str, int]] | None:
+    """The user's row and their interactions counted by status."""
+    return await db.transaction(_status, user_id)
+
+
+async def _progress(conn: Conn, user_id: str, initial_total: int) -> dict[str, int]:
+    cur = await conn.execute(
+        "select status, count(*) as n from interactions where user_id = %s and seq < %s"
+        " group by status",
+        (user_id, initial_total),
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    for r in await cur.fetchall():
+        counts[r["status"]] = r["n"]
+    return counts
+
+
+async def initial_progress(db: Database, user_id: str, initial_total: int) -> dict[str, int]:
+    """Counts by status over the initial burst only."""
+    return await db.transaction(_progress, user_id, initial_total)
+
+
+async def _mark_live(conn: Conn, user_id: str, run_id: uuid.UUID) -> None:
+    await conn.execute(
+        "update demo_users set state = 'live', live_at = coalesce(live_at, now()),"
+        " updated_at = now() where user_id = %s and run_id = %s and enabled",
+        (user_id, run_id),
+    )
+
+
+async def mark_live(db: Database, user_id: str, run_id: uuid.UUID) -> None:
+    await db.transaction(_mark_live, user_id, run_id)
+
+
+async def _set_error(conn: Conn, user_id: str, error: str | None, failed: bool) -> None:
+    await conn.execute(
+        "update demo_users set last_error = %s, restarts = restarts + %s,"
+        " state = case when %s and enabled then 'failed' else state end, updated_at = now()"
+        " where user_id = %s",
+        (error, 1 if error else 0, failed, user_id),
+    )
+
+
+async def set_error(db: Database, user_id: str, error: str | None, *, failed: bool = False) -> None:
+    """Keep the last error of a user's simulation (and count a restart)."""
+    await db.transaction(_set_error, user_id, error, failed)
+
+
+async def _enabled(conn: Conn) -> list[str]:
+    cur = await conn.execute("select user_id from demo_users where enabled order by enabled_at")
+    return [r["user_id"] for r in await cur.fetchall()]
+
+
+async def enabled_users(db: Database) -> list[str]:
+    """Users whose demo mode is on (to resume at start-up)."""
+    return await db.transaction(_enabled)
+
+
+async def _page(
+    conn: Conn, user_id: str, status: str | None, kind: str | None, limit: int, after: int
+) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        """
+        select id::text as id, seq, kind, status, attempts, created_at, sent_at, last_error, payload
+          from interactions
+         where user_id = %s and seq > %s
+           and (%s::text is null or status = %s) and (%s::text is null or kind = %s)
+         order by seq limit %s
+        """,
+        (user_id, after, status, status, kind, kind, limit),
+    )
+    return list(await cur.fetchall())
+
+
+async def page_interactions(
+    db: Database, user_id: str, *, status: str | None, kind: str | None, limit: int, after: int
+) -> list[dict[str, Any]]:
+    """One keyset page of the user's interactions, in generation order."""
+    return await db.transaction(_page, user_id, status, kind, limit, after)
+
+
+async def _totals(conn: Conn) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "select kind, status, count(*) as n from interactions group by kind, status"
+    )
+    users = await conn.execute("select state, count(*) as n from demo_users group by state")
+    return [
+        *(await cur.fetchall()),
+        *({"state": r["state"], "n": r["n"]} for r in await users.fetchall()),
+    ]
+
+
+async def status_totals(db: Database) -> list[dict[str, Any]]:
+    """Interactions by kind and status, and users by state (for metrics)."""
+    return await db.transaction(_totals)

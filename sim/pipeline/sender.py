@@ -1,0 +1,80 @@
+"""Sender workers: claim due rows, deliver them, hand the outcomes to the recorder."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import trio
+
+from sim.db import Database, outbox
+from sim.errors import DatabaseError
+from sim.pipeline.delivery import Deliverer
+from sim.pipeline.recorder import Recorder
+from sim.pipeline.timing import Wakeup, backoff_s
+from sim.settings import Settings
+
+__all__ = ["Sender"]
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    """Claims with ``FOR UPDATE SKIP LOCKED`` under a lease; never holds a transaction open."""
+
+    def __init__(
+        self, db: Database, settings: Settings, deliverer: Deliverer, recorder: Recorder
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.deliverer = deliverer
+        self.recorder = recorder
+        self._rng = random.Random()
+
+    async def worker(
+        self,
+        user_id: str,
+        wake: Wakeup,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Deliver ``user_id``'s due rows until cancelled."""
+        s = self.settings
+        task_status.started()
+        failures = 0
+        while True:
+            try:
+                rows = await outbox.claim(self.db, user_id, s.send_batch_size, s.lease_s)
+            except DatabaseError as exc:
+                failures += 1
+                delay = backoff_s(failures, 0.05, 2.0, self._rng)
+                log.warning("Claiming for user %s failed (%s); retry in %.2fs", user_id, exc, delay)
+                await trio.sleep(delay)
+                continue
+            failures = 0
+            if not rows:
+                await wake.wait(s.idle_poll_s)
+                continue
+            try:
+                outcomes = await self.deliverer.deliver(rows)
+                await self.recorder.submit(outcomes)
+            except BaseException:
+                # cancelled mid-delivery (shutdown, disable): give the rows back now
+                # rather than after the lease; the receiver de-duplicates redeliveries
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    try:
+                        await outbox.release(self.db, [r.id for r in rows])
+                    except DatabaseError as exc:
+                        log.warning("Could not release %d rows (%s); lease will", len(rows), exc)
+                raise
+            retry = sum(o.status == "pending" for o in outcomes)
+            failed = sum(o.status == "failed" for o in outcomes)
+            if retry or failed:
+                log.info(
+                    "Delivery of %d interactions for user %s: %d to retry, %d failed (%s)",
+                    len(outcomes),
+                    user_id,
+                    retry,
+                    failed,
+                    next(o.error for o in outcomes if o.status != "sent"),
+                )

@@ -1,0 +1,48 @@
+"""From drafts to outbox rows: ids, timestamps and the delivered JSON document."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sim.db.outbox import NewRow
+from sim.pipeline.content import Draft
+
+__all__ = ["interaction_id", "to_rows"]
+
+
+def interaction_id(run_id: uuid.UUID, seq: int) -> uuid.UUID:
+    """The interaction's id: stable for a run and position, unique across runs."""
+    return uuid.uuid5(run_id, str(seq))
+
+
+def to_rows(
+    user_id: str, run_id: uuid.UUID, anchor: datetime, drafts: Sequence[Draft]
+) -> list[NewRow]:
+    """Rows for ``drafts``; ``created_at`` is ``anchor`` (aware) minus each draft's age."""
+    if anchor.tzinfo is None:
+        raise ValueError("anchor must be timezone-aware")
+    rows = []
+    for d in drafts:
+        ident = interaction_id(run_id, d.seq)
+        # videos come first in a run, so video number i has seq i
+        video_id = interaction_id(run_id, d.video_index) if d.video_index is not None else None
+        created_at = anchor - timedelta(seconds=d.age_s)
+        payload = {
+            "id": str(ident),
+            "user_id": user_id,
+            "kind": d.kind,
+            "video_id": str(video_id) if video_id else None,
+            "author": d.author,
+            "text": d.text,
+            "created_at": created_at.isoformat(),
+            **d.extra,
+        }
+        rows.append(
+            NewRow(
+                ident, d.seq, d.kind, video_id, json.dumps(payload, ensure_ascii=False), created_at
+            )
+        )
+    return rows

@@ -1,0 +1,77 @@
+"""The sink on its own: ``hypercorn sim.sink.app:app`` serves only ``/sink`` and the probes.
+
+It plays "the main app" for a sim running elsewhere (``SIM_MAIN_APP_URL`` pointing
+here), with its own database and no delivery pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from quart_schema import QuartSchema
+from quart_trio import QuartTrio
+
+from sim.api.errors import register_error_handlers
+from sim.api.health import health
+from sim.errors import ConfigError
+from sim.logs import configure_logging
+from sim.runtime import Runtime
+from sim.settings import Settings
+from sim.sink.receiver import register_sink
+from sim.sink.schemas import MAX_ITEMS
+
+__all__ = ["MAX_BODY_BYTES", "create_sink_app"]
+
+log = logging.getLogger(__name__)
+
+#: room for a full request (MAX_ITEMS items of a few KiB each)
+MAX_BODY_BYTES = MAX_ITEMS * 4096
+
+
+def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = True) -> QuartTrio:
+    """Build the standalone receiver; its runtime (database only) starts before serving."""
+    settings = settings or Settings.from_env()
+    if configure_logs:
+        configure_logging(settings)
+    app = QuartTrio("sim.sink")
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, MAX_BODY_BYTES)
+    QuartSchema(
+        app,
+        info={"title": "sim sink", "version": "1", "description": "sim's reference receiver"},
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    runtime = Runtime(settings)  # TEMP-PIPELINE
+    app.extensions["sim"] = runtime
+    register_error_handlers(app)
+    app.register_blueprint(health)
+    register_sink(app, settings)
+
+    @app.before_serving
+    async def _start() -> None:
+        await app.nursery.start(runtime.run)
+
+    @app.after_serving
+    async def _stop() -> None:
+        await runtime.shutdown(timeout_s=settings.db_close_timeout_s + 5)
+
+    return app
+
+
+_app: QuartTrio | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # ``sim.sink.app:app`` for hypercorn, built from the environment on first use.
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        try:
+            _app = create_sink_app()
+        except ConfigError as exc:
+            print(f"sim sink: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    return _app

@@ -1,0 +1,187 @@
+"""The sink's request and response models: body validation and the OpenAPI document.
+
+``parse_batch`` turns a request body into validated items (or an ``InvalidInput``
+naming the first bad field); ``comment_order`` finds comments sent before their video.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+)
+
+from sim.errors import InvalidInput
+
+__all__ = [
+    "MAX_ITEMS",
+    "USER_ID_PATTERN",
+    "FaultsDoc",
+    "FaultsPatch",
+    "Parsed",
+    "ReceivedIds",
+    "ResetDone",
+    "SinkAccepted",
+    "SinkBatch",
+    "SinkItem",
+    "SinkStatsDoc",
+    "StatsQuery",
+    "comment_order",
+    "parse_batch",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_ITEMS = 5000
+USER_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+
+
+def _must_be_str(value: Any) -> Any:
+    # JSON numbers are not ids or timestamps (pydantic would take a number as epoch seconds).
+    if not isinstance(value, str | uuid.UUID):
+        raise ValueError("expected a string")
+    return value
+
+
+UUIDStr = Annotated[uuid.UUID, BeforeValidator(_must_be_str)]
+AwareTimestamp = Annotated[AwareDatetime, BeforeValidator(_must_be_str)]
+UserId = Annotated[StrictStr, Field(pattern=USER_ID_PATTERN)]
+
+
+class SinkItem(BaseModel):
+    """One interaction as the main app receives it (further fields are kept as sent)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: UUIDStr = Field(description="the idempotency key")
+    user_id: UserId
+    kind: Literal["video", "comment", "dm"]
+    video_id: UUIDStr | None = Field(None, description="required for comments")
+    created_at: AwareTimestamp = Field(description="ISO 8601 with an offset")
+
+
+class SinkBatch(BaseModel):
+    """``POST /sink/interactions``: what sim (or any sender) delivers."""
+
+    interactions: list[SinkItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class SinkAccepted(BaseModel):
+    accepted: int = Field(description="items in the request")
+    new: int = Field(description="items whose id the sink had not seen")
+    duplicates: int = Field(description="accepted - new")
+
+
+class SinkStatsDoc(BaseModel):
+    received: int = Field(description="every delivered item, duplicates included")
+    unique: int = Field(description="distinct interaction ids")
+    duplicates: int = Field(description="received - unique")
+    requests: int = Field(description="POST /sink/interactions requests since the last reset")
+    rejected: int = Field(description="requests refused for a missing or bad signature (401)")
+    orphan_comments: int = Field(description="comments delivered before their video")
+
+
+class StatsQuery(BaseModel):
+    user_id: str | None = Field(None, pattern=USER_ID_PATTERN)
+
+
+class FaultsDoc(BaseModel):
+    """The sink's current misbehaviour."""
+
+    error_rate: float = Field(ge=0, le=1)
+    hang_rate: float = Field(ge=0, le=1)
+    latency_s: float = Field(ge=0, le=600)
+    retry_after_s: float = Field(ge=0, le=3600)
+    hang_s: float = Field(ge=0, le=86400)
+    status: int = Field(ge=400, le=599, description="status of injected errors")
+    mode: Literal["garbage", "close"] | None = Field(
+        description="garbage: 200 with a non-JSON body; close: drop the connection mid-response"
+    )
+    too_large_over: int | None = Field(
+        ge=0, description="answer 413 to requests with more items than this"
+    )
+
+
+class FaultsPatch(BaseModel):
+    """``PUT /sink/admin/faults``: the knobs to change (others keep their value)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float | None = Field(None, ge=0, le=1)
+    hang_rate: float | None = Field(None, ge=0, le=1)
+    latency_s: float | None = Field(None, ge=0, le=600)
+    retry_after_s: float | None = Field(None, ge=0, le=3600)
+    hang_s: float | None = Field(None, ge=0, le=86400)
+    status: int | None = Field(None, ge=400, le=599)
+    mode: Literal["garbage", "close"] | None = None
+    too_large_over: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, description="reseed the sink's random source")
+
+
+class ReceivedIds(BaseModel):
+    user_id: str
+    ids: list[uuid.UUID]
+
+
+class ResetDone(BaseModel):
+    status: Literal["reset"]
+
+
+# --- validating and analysing a request ----------------------------------------------
+#: one validated item and the JSON object it came from (stored as sent)
+Parsed: TypeAlias = tuple[SinkItem, dict[str, Any]]
+
+
+def parse_batch(body: bytes) -> list[Parsed]:
+    """The validated items with their raw JSON objects; ``InvalidInput`` says what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput('the body must be a JSON object {"interactions": [...]}')
+    try:
+        batch = SinkBatch.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or None
+        message = f"{where}: {first['msg']}" if where else first["msg"]
+        raise InvalidInput(message, field=where) from None
+    for i, item in enumerate(batch.interactions):
+        if item.kind == "comment" and item.video_id is None:
+            where = f"interactions.{i}.video_id"
+            raise InvalidInput(f"{where}: a comment needs a video_id", field=where)
+    return list(zip(batch.interactions, data["interactions"], strict=True))
+
+
+def comment_order(items: list[Parsed]) -> tuple[Counter[str], list[tuple[str, uuid.UUID]]]:
+    """Orphans found within the request (by user), and (user, video) pairs to look up.
+
+    A comment is an orphan when its video comes later in the same request, or
+    (decided after the look-up) when the sink has never received its video.
+    """
+    videos_here = {item.id for item, _ in items if item.kind == "video"}
+    seen: set[uuid.UUID] = set()
+    orphans: Counter[str] = Counter()
+    lookups: list[tuple[str, uuid.UUID]] = []
+    for item, _ in items:
+        if item.kind == "video":
+            seen.add(item.id)
+        elif item.kind == "comment" and item.video_id not in seen:
+            assert item.video_id is not None
+            if item.video_id in videos_here:
+                orphans[item.user_id] += 1
+            else:
+                lookups.append((item.user_id, item.video_id))
+    return orphans, lookups

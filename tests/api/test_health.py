@@ -1,0 +1,131 @@
+"""Liveness and readiness probes, including a real database outage and recovery."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from quart.typing import TestClientProtocol as Client
+from quart_trio import QuartTrio
+
+from sim.app import create_app
+from sim.db import create_database
+from sim.db.embedded import EmbeddedPostgres, _start
+from sim.settings import Settings
+
+READYZ_TIMEOUT_S = 1.0
+MARGIN_S = 2.0
+
+
+def _postgres_pids(pgdata: Path) -> list[int]:
+    """PIDs of processes whose command line names ``pgdata`` (a postmaster serving it)."""
+    found = subprocess.run(
+        ["pgrep", "-f", str(pgdata)], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _pg_ctl(server: EmbeddedPostgres, *args: str) -> None:
+    from pgserver import pg_ctl  # type: ignore[attr-defined]
+
+    pg_ctl(list(args), pgdata=str(server.pgdata), user=server.server.system_user, timeout=30)
+
+
+@pytest.fixture
+def dedicated_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A private embedded PostgreSQL for one test; always stopped, and checked gone, at the end."""
+    server = _start(tmp_path / "pgdata")
+    try:
+        yield server
+    finally:
+        server.stop()
+        if _postgres_pids(server.pgdata):  # started behind pgserver's back: stop it anyway
+            _pg_ctl(server, "-w", "stop", "-m", "immediate")
+        assert _postgres_pids(server.pgdata) == [], "a postgres process outlived the test"
+
+
+def _app(settings: Settings) -> QuartTrio:
+    return create_app(settings.replace(readyz_timeout_s=READYZ_TIMEOUT_S), configure_logs=False)
+
+
+async def _get(client: Client, path: str) -> tuple[int, Any, float]:
+    """GET ``path``: status, JSON body and seconds taken (never more than the probe allows)."""
+    start = trio.current_time()
+    with trio.fail_after(READYZ_TIMEOUT_S + MARGIN_S):
+        response = await client.get(path)
+        body = await response.get_json()
+    elapsed = trio.current_time() - start
+    if response.status_code == 503:
+        assert response.headers.get("Retry-After") == "1"
+    return response.status_code, body, elapsed
+
+
+async def test_healthz_answers_ok(settings: Settings) -> None:
+    """/healthz answers 200 {"status": "ok"}."""
+    app = _app(settings)
+    with trio.fail_after(30):
+        async with app.test_app() as test_app:
+            status, body, _ = await _get(test_app.test_client(), "/healthz")
+    assert (status, body) == (200, {"status": "ok"})
+
+
+async def test_readyz_reports_pool_stats(settings: Settings) -> None:
+    """/readyz answers 200 with the pool's statistics when the database answers."""
+    app = _app(settings)
+    with trio.fail_after(30):
+        async with app.test_app() as test_app:
+            status, body, _ = await _get(test_app.test_client(), "/readyz")
+    assert status == 200
+    assert body["status"] == "ready"
+    pool = body["pool"]
+    assert pool["pool_min"] == settings.pool_min_size
+    assert pool["pool_max"] == settings.pool_max_size
+    assert 1 <= pool["pool_size"] <= settings.pool_max_size
+    assert all(isinstance(v, int) for v in pool.values())
+
+
+async def test_readyz_follows_a_database_outage(
+    dedicated_pg: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """/readyz goes 200 → 503 (quickly, JSON body) while PostgreSQL is stopped → 200 once it is back."""
+    server = dedicated_pg
+    with trio.fail_after(30):
+        assert await create_database(server.url("postgres"), "sim_ready")
+    url = server.url("sim_ready")
+    settings = Settings(
+        database_url=url, data_dir=tmp_path / "sim", pool_min_size=2, pool_max_size=4
+    )
+    app = _app(settings)
+    with trio.fail_after(90):
+        async with app.test_app() as test_app:
+            client = test_app.test_client()
+            status, body, _ = await _get(client, "/readyz")
+            assert status == 200 and body["status"] == "ready"
+
+            await trio.to_thread.run_sync(_pg_ctl, server, "-w", "stop", "-m", "fast")
+            assert _postgres_pids(server.pgdata) == []
+
+            for _ in range(3):
+                status, body, elapsed = await _get(client, "/readyz")
+                assert status == 503, body
+                assert elapsed < READYZ_TIMEOUT_S + MARGIN_S
+                error = body["error"]
+                assert error["code"] in {"database_unavailable", "overloaded", "query_timeout"}
+                assert error["message"]
+                assert isinstance(error["pool"], dict)
+
+            await trio.to_thread.run_sync(server.server.ensure_postgres_running)
+            assert server.url("sim_ready") == url, "the socket moved: the URL is no longer valid"
+
+            deadline = trio.current_time() + 15
+            while True:
+                status, body, _ = await _get(client, "/readyz")
+                if status == 200 or trio.current_time() > deadline:
+                    break
+                await trio.sleep(0.2)
+            assert status == 200, body
+            assert body["status"] == "ready"

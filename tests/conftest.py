@@ -1,0 +1,134 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from sim.db import Database, apply_migrations
+from sim.db.embedded import EmbeddedPostgres, _start
+from sim.settings import Settings
+
+TEMPLATE = "sim_test_template"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A private embedded PostgreSQL for the whole session, stopped at the end."""
+    server = _start(tmp_path_factory.mktemp("pg") / "pgdata")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _admin(pg: EmbeddedPostgres) -> psycopg.Connection[Any]:
+    return psycopg.connect(pg.url("postgres"), autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_server: EmbeddedPostgres) -> str:
+    """A database with sim's schema applied, used as the template of each test's database."""
+    with _admin(pg_server) as conn:
+        conn.execute(f"drop database if exists {TEMPLATE}")
+        conn.execute(f"create database {TEMPLATE}")
+    url = pg_server.url(TEMPLATE)
+
+    async def migrate() -> None:
+        settings = Settings(database_url=url, pool_min_size=1, pool_max_size=2)
+        async with trio.open_nursery() as nursery:
+            db = await nursery.start(Database(settings, url).run)
+            await apply_migrations(db)
+            db.close()
+
+    import trio_asyncio  # noqa: F401
+
+    trio.run(migrate)
+    return url
+
+
+@pytest.fixture
+def db_url(pg_server: EmbeddedPostgres, template_url: str) -> Iterator[str]:
+    """A fresh database (a copy of the migrated template) for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with _admin(pg_server) as conn:
+        conn.execute(f"create database {name} template {TEMPLATE}")
+    try:
+        yield pg_server.url(name)
+    finally:
+        with _admin(pg_server) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings for a test: its own database, small pool, quick polling."""
+    return Settings(
+        database_url=db_url,
+        data_dir=tmp_path / "sim",
+        pool_min_size=2,
+        pool_max_size=10,
+        idle_poll_s=0.05,
+        backoff_base_s=0.05,
+        backoff_max_s=0.5,
+        request_timeout_s=5,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Database]:
+    """An open ``Database`` on the test's database."""
+    assert settings.database_url
+    database = Database(settings, settings.database_url)
+    await nursery.start(database.run)
+    yield database
+    database.close()
+    await database.wait_closed(10)
+
+
+def sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    """Run one query synchronously (for checking invariants from outside sim)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+@asynccontextmanager
+async def served(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` with hypercorn on 127.0.0.1 (an ephemeral port); yield its base URL."""
+    config = Config()
+    config.bind = [f"127.0.0.1:{port or free_port()}"]
+    config.graceful_timeout = 5
+    config.accesslog = None
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            lambda task_status: serve(
+                app, config, shutdown_trigger=shutdown.wait, task_status=task_status
+            )
+        )
+        try:
+            yield binds[0]
+        finally:
+            shutdown.set()
+
+
+os.environ.setdefault("SIM_LOG_LEVEL", "INFO")

@@ -1,0 +1,185 @@
+"""The connection pool against real embedded PostgreSQL: lifetime, cancellation, breakage, errors."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+import trio
+from conftest import free_port, sql
+
+from sim.db import Conn, Database
+from sim.errors import DatabaseError, DatabaseUnavailable
+from sim.settings import Settings
+
+
+async def _one(conn: Conn, query: str) -> Any:
+    cur = await conn.execute(query.encode())
+    row = await cur.fetchone()
+    assert row is not None
+    return next(iter(row.values()))
+
+
+async def _backend_pid(conn: Conn) -> int:
+    return int(await _one(conn, "select pg_backend_pid()"))
+
+
+async def _sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    """``sql()`` in a worker thread, so the Trio loop (and the pool) keep running."""
+    return await trio.to_thread.run_sync(sql, url, query, params)
+
+
+@pytest.fixture
+async def db1(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Database]:
+    """An open ``Database`` with exactly one pooled connection."""
+    assert settings.database_url
+    one = settings.replace(pool_min_size=1, pool_max_size=1, pool_timeout_s=5)
+    database = Database(one, settings.database_url)
+    with trio.fail_after(15):
+        await nursery.start(database.run)
+    yield database
+    database.close()
+    await database.wait_closed(10)
+
+
+async def test_pool_opens_serves_and_closes_without_warnings(settings: Settings) -> None:
+    """The pool opens, runs a transaction on the asyncio side, and closes with no warnings."""
+    assert settings.database_url
+    database = Database(settings, settings.database_url)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                started = await nursery.start(database.run)
+                assert started is database and database.is_open
+
+                async def fn(conn: Conn) -> tuple[int, str]:
+                    cur = await conn.execute("select 41 + 1 as answer, current_database() as db")
+                    row = await cur.fetchone()
+                    assert row is not None
+                    return row["answer"], row["db"]
+
+                answer, dbname = await database.transaction(fn)
+                assert answer == 42
+                assert settings.database_url.split("?")[0].endswith("/" + dbname)
+                stats = database.stats()
+                assert stats["pool_min"] == settings.pool_min_size
+                assert stats["pool_max"] == settings.pool_max_size
+                database.close()
+            await database.wait_closed(5)
+        assert not database.is_open
+        assert database.stats() == {}
+        gc.collect()  # surface ResourceWarnings of anything left unclosed
+    assert [str(w.message) for w in caught] == []
+
+
+async def test_closed_database_refuses_work(settings: Settings) -> None:
+    """Before ``run`` and after ``close`` a transaction raises DatabaseUnavailable."""
+    assert settings.database_url
+    database = Database(settings, settings.database_url)
+    with pytest.raises(DatabaseUnavailable):
+        await database.transaction(_backend_pid)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(database.run)
+            database.close()
+    with pytest.raises(DatabaseUnavailable):
+        await database.transaction(_backend_pid)
+
+
+async def test_cancelled_query_stops_on_the_server_and_connection_is_reused(
+    db1: Database, db_url: str
+) -> None:
+    """A cancel scope around pg_sleep(5) returns at once, the server stops it, the pool goes on."""
+    pid_before = await db1.transaction(_backend_pid)
+
+    start = trio.current_time()
+    with trio.move_on_after(0.2) as scope:
+        await db1.transaction(_one, "select pg_sleep(5)")
+    elapsed = trio.current_time() - start
+    assert scope.cancelled_caught
+    assert elapsed < 1.0, f"cancellation took {elapsed:.3f}s"
+
+    still_active: list[tuple[Any, ...]] = []
+    with trio.fail_after(5):
+        deadline = trio.current_time() + 2.0
+        while trio.current_time() < deadline:
+            still_active = await _sql(
+                db_url,
+                "select pid, state, query from pg_stat_activity"
+                " where datname = current_database() and pid <> pg_backend_pid()"
+                " and state = 'active' and query like %s",
+                ("%pg_sleep(5)%",),
+            )
+            if not still_active:
+                break
+            await trio.sleep(0.05)
+    assert still_active == [], "pg_sleep(5) still running on the server"
+
+    with trio.fail_after(5):
+        pid_after = await db1.transaction(_backend_pid)
+    assert pid_after == pid_before, "the one pooled connection should have been reused"
+    assert db1.stats()["pool_size"] == 1
+
+
+async def test_pool_recovers_after_backends_are_terminated(db: Database, db_url: str) -> None:
+    """After pg_terminate_backend of every pool connection the next operation still succeeds."""
+    with trio.fail_after(5):
+        pids_before = {await db.transaction(_backend_pid) for _ in range(3)}
+    pool_pids = {
+        row[0]
+        for row in await _sql(
+            db_url,
+            "select pid from pg_stat_activity"
+            " where datname = current_database() and application_name = 'sim'",
+        )
+    }
+    assert pids_before <= pool_pids
+    assert len(pool_pids) >= db.settings.pool_min_size
+
+    terminated = await _sql(
+        db_url,
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and application_name = 'sim'",
+    )
+    assert terminated and all(row[0] for row in terminated)
+
+    with trio.fail_after(10):
+        pid_after = await db.transaction(_backend_pid)
+        assert pid_after not in pool_pids
+        # and it goes on working
+        for _ in range(5):
+            assert await db.transaction(_one, "select 1") == 1
+
+
+async def test_syntax_error_is_mapped_to_database_error(db: Database) -> None:
+    """A syntax error surfaces as sim's DatabaseError caused by the psycopg error."""
+    with trio.fail_after(5), pytest.raises(DatabaseError) as info:
+        await db.transaction(_one, "selec 1")
+    assert type(info.value) is DatabaseError
+    assert isinstance(info.value.__cause__, psycopg.errors.SyntaxError)
+    assert isinstance(info.value.__cause__, psycopg.Error)
+    assert "42601" in str(info.value)
+    with trio.fail_after(5):
+        assert await db.transaction(_one, "select 1") == 1
+
+
+async def test_unreachable_database_raises_unavailable_at_open(tmp_path: Any) -> None:
+    """An unreachable URL makes ``run`` fail with DatabaseUnavailable within its open timeout."""
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere?connect_timeout=1"
+    s = Settings(database_url=url, data_dir=tmp_path, pool_min_size=1, pool_max_size=1,
+                 pool_open_timeout_s=1.0, db_close_timeout_s=1.0)
+    database = Database(s, url)
+    start = trio.current_time()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(DatabaseUnavailable) as info:
+                await nursery.start(database.run)
+    assert trio.current_time() - start < 5.0
+    assert not database.is_open
+    assert info.value.__cause__ is not None
+    assert "nowhere" in str(info.value) or "1.0s" in str(info.value)
