@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
@@ -14,20 +15,28 @@ from sim.api.health import health
 from sim.api.metrics import metrics
 from sim.errors import ConfigError
 from sim.logs import configure_logging
+from sim.pipeline.content import ContentProvider, FakerProvider
 from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink import register_sink
+from sim.sink.app import MAX_BODY_BYTES as SINK_MAX_BODY_BYTES
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> QuartTrio:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    configure_logs: bool = True,
+    provider_factory: Callable[[], ContentProvider] = FakerProvider,
+) -> QuartTrio:
     """Build the app; its runtime starts before serving and stops after."""
     settings = settings or Settings.from_env()
     app = QuartTrio("sim")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # the bundled sink takes whole delivery batches; /v1 enforces max_body_bytes itself
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, SINK_MAX_BODY_BYTES)
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     QuartSchema(
         app,
@@ -36,7 +45,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
     )
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, provider_factory=provider_factory)
     app.extensions["sim"] = runtime
     register_error_handlers(app)
     app.register_blueprint(health)

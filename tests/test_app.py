@@ -40,8 +40,16 @@ async def _sim_connections(db_url: str) -> list[tuple[Any, ...]]:
     )
 
 
+async def _until_no_sim_connections(db_url: str) -> None:
+    """Poll until sim holds no connection to the database (the caller bounds the wait)."""
+    while True:
+        if not await _sim_connections(db_url):
+            return
+        await trio.sleep(0.05)
+
+
 async def _serve_once(app: QuartTrio, *, settle_s: float = 0.0) -> dict[str, Any]:
-    """Start ``app``, check it is (still, after ``settle_s``) ready, stop it; return /openapi.json."""
+    """Start ``app``, check it is ready (still, after ``settle_s``), stop it; return its OpenAPI."""
     with trio.fail_after(30):
         async with app.test_app() as test_app:
             client = test_app.test_client()
@@ -56,16 +64,15 @@ async def _serve_once(app: QuartTrio, *, settle_s: float = 0.0) -> dict[str, Any
 
 
 async def test_app_starts_and_stops_twice(settings: Settings, db_url: str) -> None:
-    """Two fresh apps start and stop one after the other: no warnings, no tasks or connections left."""
+    """Two fresh apps start and stop in turn: no warnings, no tasks or connections left behind."""
     tasks_before = _tasks()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(2):
             await _serve_once(create_app(settings, configure_logs=False), settle_s=0.2)
             assert _tasks() == tasks_before
-            with trio.fail_after(5):
-                while await _sim_connections(db_url):  # closed connections leave shortly
-                    await trio.sleep(0.05)
+            with trio.fail_after(5):  # closed connections leave pg_stat_activity shortly
+                await _until_no_sim_connections(db_url)
         gc.collect()  # surface ResourceWarnings of anything left unclosed
     assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
     assert _tasks() == tasks_before

@@ -72,7 +72,12 @@ def _validate(model: type[BaseModel], data: Any) -> Any:
 
 
 async def _json_body() -> dict[str, Any]:
+    limit = runtime().settings.max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise InvalidInput(f"body larger than {limit} bytes", field="body", status=413)
     raw = await request.get_data(as_text=False)
+    if len(raw) > limit:
+        raise InvalidInput(f"body larger than {limit} bytes", field="body", status=413)
     if not raw or not raw.strip():
         return {}
     try:

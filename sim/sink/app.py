@@ -33,8 +33,6 @@ MAX_BODY_BYTES = MAX_ITEMS * 4096
 def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = True) -> QuartTrio:
     """Build the standalone receiver; its runtime (database only) starts before serving."""
     settings = settings or Settings.from_env()
-    if configure_logs:
-        configure_logging(settings)
     app = QuartTrio("sim.sink")
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, MAX_BODY_BYTES)
     QuartSchema(
@@ -43,7 +41,7 @@ def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = 
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
-    runtime = Runtime(settings)  # TEMP-PIPELINE
+    runtime = Runtime(settings, pipeline=False)
     app.extensions["sim"] = runtime
     register_error_handlers(app)
     app.register_blueprint(health)
@@ -51,6 +49,8 @@ def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = 
 
     @app.before_serving
     async def _start() -> None:
+        if configure_logs:
+            configure_logging(settings)
         await app.nursery.start(runtime.run)
 
     @app.after_serving

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -31,6 +32,7 @@ from sim.errors import ConfigError, InvalidInput
 from sim.settings import Settings
 from sim.sink.faults import Faults, FaultsHolder, format_retry_after
 from sim.sink.schemas import (
+    USER_ID_PATTERN,
     FaultsDoc,
     FaultsPatch,
     Parsed,
@@ -49,7 +51,11 @@ __all__ = ["SinkCounters", "SinkState", "register_sink", "sink", "sink_state"]
 log = logging.getLogger(__name__)
 
 EXTENSION = "sim_sink"
+#: per-user counters kept at most for this many users (the rest count only in the totals)
+MAX_TRACKED_USERS = 100_000
 GARBAGE = b"\x00\xff<html>definitely not JSON\x7f"
+
+USER_ID = re.compile(USER_ID_PATTERN)
 
 sink = Blueprint("sink", __name__, url_prefix="/sink")
 
@@ -86,6 +92,8 @@ class SinkState:
         return cls(settings, FaultsHolder(Faults.from_settings(settings)), tuple(webhooks))
 
     def user(self, user_id: str) -> SinkCounters:
+        if user_id not in self.users and len(self.users) >= MAX_TRACKED_USERS:
+            return SinkCounters()  # counted nowhere but in the totals
         return self.users.setdefault(user_id, SinkCounters())
 
     def reset_counters(self) -> None:
@@ -215,11 +223,12 @@ def _count_rejected(state: SinkState, body: bytes) -> None:
     state.totals.rejected += 1
     try:  # attribute the rejection to the users named in the body, if any
         items = json.loads(body).get("interactions", [])
-        users = {item["user_id"] for item in items if isinstance(item.get("user_id"), str)}
+        users = {str(item.get("user_id")) for item in items}
     except (ValueError, RecursionError, AttributeError, TypeError):
         return
     for user_id in users:
-        state.user(user_id).rejected += 1
+        if USER_ID.fullmatch(user_id):
+            state.user(user_id).rejected += 1
 
 
 def _dropped_response(body: bytes) -> Response:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,16 +41,36 @@ def _pg_ctl(server: EmbeddedPostgres, *args: str) -> None:
 
 
 @pytest.fixture
-def dedicated_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+def pg_home() -> Iterator[Path]:
+    """A directory for a private PostgreSQL, deliberately outside pytest's basetemp.
+
+    As root, pgserver runs PostgreSQL as the ``pgserver`` user and opens up the
+    directories above pgdata for it; but every pytest session that starts (another
+    engineer's, say) resets /tmp/pytest-of-root to 0700, and then pg_ctl and initdb
+    fail with "Permission denied" until pgserver widens it again.
+    """
+    home = Path(tempfile.mkdtemp(prefix="sim-test-pg-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def dedicated_pg(pg_home: Path) -> Iterator[EmbeddedPostgres]:
     """A private embedded PostgreSQL for one test; always stopped, and checked gone, at the end."""
-    server = _start(tmp_path / "pgdata")
+    server = _start(pg_home / "pgdata")
     try:
         yield server
     finally:
         server.stop()
-        if _postgres_pids(server.pgdata):  # started behind pgserver's back: stop it anyway
-            _pg_ctl(server, "-w", "stop", "-m", "immediate")
-        assert _postgres_pids(server.pgdata) == [], "a postgres process outlived the test"
+        strays = _postgres_pids(server.pgdata)
+        for pid in strays:  # e.g. restarted behind pgserver's back: stop it anyway
+            os.kill(pid, signal.SIGINT)  # "fast" shutdown
+        deadline = time.monotonic() + 10
+        while _postgres_pids(server.pgdata) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert strays == [], f"postgres processes outlived the test: {strays}"
 
 
 def _app(settings: Settings) -> QuartTrio:
@@ -91,7 +116,7 @@ async def test_readyz_reports_pool_stats(settings: Settings) -> None:
 async def test_readyz_follows_a_database_outage(
     dedicated_pg: EmbeddedPostgres, tmp_path: Path
 ) -> None:
-    """/readyz goes 200 → 503 (quickly, JSON body) while PostgreSQL is stopped → 200 once it is back."""
+    """/readyz: 200, then 503 (fast, JSON) while PostgreSQL is stopped, then 200 once it is back."""
     server = dedicated_pg
     with trio.fail_after(30):
         assert await create_database(server.url("postgres"), "sim_ready")

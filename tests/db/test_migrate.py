@@ -79,13 +79,9 @@ async def test_migrated_template_applies_nothing(db: Database) -> None:
         assert [v for v, _, _ in await db.transaction(_recorded)] == _shipped()
 
 
-async def test_concurrent_apply_runs_each_migration_once(
-    empty_db_url: str, tmp_path: Any
-) -> None:
+async def test_concurrent_apply_runs_each_migration_once(empty_db_url: str, tmp_path: Any) -> None:
     """Two processes' worth of apply_migrations racing on a fresh database apply each once."""
-    admin = await trio.to_thread.run_sync(
-        lambda: psycopg.connect(empty_db_url, autocommit=True)
-    )
+    admin = await trio.to_thread.run_sync(lambda: psycopg.connect(empty_db_url, autocommit=True))
     results: list[list[int]] = []
     try:
         # Hold the migrations' advisory lock so that both appliers are surely
@@ -94,31 +90,32 @@ async def test_concurrent_apply_runs_each_migration_once(
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 databases = [
-                    await nursery.start(Database(_settings(empty_db_url, tmp_path), empty_db_url).run)
+                    await nursery.start(
+                        Database(_settings(empty_db_url, tmp_path), empty_db_url).run
+                    )
                     for _ in range(2)
                 ]
 
                 async def apply(database: Database) -> None:
                     results.append(await apply_migrations(database))
 
-                for database in databases:
-                    nursery.start_soon(apply, database)
+                async with trio.open_nursery() as appliers:
+                    for database in databases:
+                        appliers.start_soon(apply, database)
 
-                waiting: list[tuple[Any, ...]] = []
-                while len(waiting) < 2:
-                    await trio.sleep(0.05)
-                    waiting = await trio.to_thread.run_sync(
-                        sql,
-                        empty_db_url,
-                        "select pid from pg_stat_activity where datname = current_database()"
-                        " and application_name = 'sim' and wait_event_type = 'Lock'"
-                        " and wait_event = 'advisory'",
+                    waiting: list[tuple[Any, ...]] = []
+                    while len(waiting) < 2:
+                        await trio.sleep(0.05)
+                        waiting = await trio.to_thread.run_sync(
+                            sql,
+                            empty_db_url,
+                            "select pid from pg_stat_activity where datname = current_database()"
+                            " and application_name = 'sim' and wait_event_type = 'Lock'"
+                            " and wait_event = 'advisory'",
+                        )
+                    await trio.to_thread.run_sync(
+                        admin.execute, "select pg_advisory_unlock(%s)", (_LOCK_KEY,)
                     )
-                await trio.to_thread.run_sync(
-                    admin.execute, "select pg_advisory_unlock(%s)", (_LOCK_KEY,)
-                )
-                while len(results) < 2:
-                    await trio.sleep(0.02)
                 for database in databases:
                     database.close()
     finally:

@@ -1,4 +1,4 @@
-"""The connection pool against real embedded PostgreSQL: lifetime, cancellation, breakage, errors."""
+"""The pool against real embedded PostgreSQL: lifetime, cancellation, breakage, errors."""
 
 from __future__ import annotations
 
@@ -171,8 +171,14 @@ async def test_syntax_error_is_mapped_to_database_error(db: Database) -> None:
 async def test_unreachable_database_raises_unavailable_at_open(tmp_path: Any) -> None:
     """An unreachable URL makes ``run`` fail with DatabaseUnavailable within its open timeout."""
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere?connect_timeout=1"
-    s = Settings(database_url=url, data_dir=tmp_path, pool_min_size=1, pool_max_size=1,
-                 pool_open_timeout_s=1.0, db_close_timeout_s=1.0)
+    s = Settings(
+        database_url=url,
+        data_dir=tmp_path,
+        pool_min_size=1,
+        pool_max_size=1,
+        pool_open_timeout_s=1.0,
+        db_close_timeout_s=1.0,
+    )
     database = Database(s, url)
     start = trio.current_time()
     with trio.fail_after(10):
