@@ -71,6 +71,10 @@ def _validate(model: type[BaseModel], data: Any) -> Any:
         raise InvalidInput(message, field=field) from None
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 async def _json_body() -> dict[str, Any]:
     limit = runtime().settings.max_body_bytes
     if (request.content_length or 0) > limit:
@@ -81,8 +85,10 @@ async def _json_body() -> dict[str, Any]:
     if not raw or not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidInput("body is not valid JSON: nested too deeply", field="body") from None
+    except ValueError as exc:  # bad JSON or UTF-8, NaN/Infinity, integers of >4300 digits
         raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object", field="body")
@@ -107,12 +113,13 @@ async def enable(user_id: str) -> tuple[Response, int]:
     validate_user_id(user_id)
     req: DemoRequest = _validate(DemoRequest, await _json_body())
     rt = runtime()
-    total = req.videos + req.comments + req.dms
+    counts = {"videos": req.videos, "comments": req.comments, "dms": req.dms}
+    total = sum(counts.values())
     if total > rt.settings.max_rows_per_user:
         raise InvalidInput(
             f"videos + comments + dms = {total} exceeds the limit of "
             f"{rt.settings.max_rows_per_user} rows per user",
-            field="comments",
+            field=max(counts, key=counts.__getitem__),  # the largest part: the one to lower
         )
     if req.comments and not req.videos:
         raise InvalidInput("comments need at least one video", field="videos")

@@ -22,8 +22,10 @@ async def test_enable_delivers_the_initial_burst(settings: Settings) -> None:
         stats = await st.sink_stats("alice")
         assert stats["unique"] == 208 and stats["orphan_comments"] == 0
         kinds = dict(
-            sql(st.settings.database_url or "",
-                "select kind, count(*) from interactions where user_id = 'alice' group by kind")
+            sql(
+                st.settings.database_url or "",
+                "select kind, count(*) from interactions where user_id = 'alice' group by kind",
+            )
         )
         assert kinds == {"video": 8, "comment": 100, "dm": 100}
 
@@ -81,8 +83,10 @@ async def test_disable_stops_live_generation_and_purge_empties(settings: Setting
         assert again.status_code == 200
         purged = await st.sim.delete("/v1/users/erin/demo", params={"purge": "true"})
         assert purged.status_code == 200 and purged.json()["total"] == 0
-        assert sql(st.settings.database_url or "",
-                   "select count(*) from interactions where user_id = 'erin'") == [(0,)]
+        assert sql(
+            st.settings.database_url or "",
+            "select count(*) from interactions where user_id = 'erin'",
+        ) == [(0,)]
 
 
 async def test_same_seed_same_content(settings: Settings) -> None:

@@ -52,9 +52,9 @@ class Stack:
         """Wait until the initial burst is done (nothing pending or sending, user live)."""
         return await self.wait_for(
             user,
-            lambda d: d["state"] == "live"
-            and d["counts"]["pending"] == 0
-            and d["counts"]["sending"] == 0,
+            lambda d: (
+                d["state"] == "live" and d["counts"]["pending"] == 0 and d["counts"]["sending"] == 0
+            ),
             timeout_s,
         )
 

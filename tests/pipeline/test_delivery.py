@@ -1,0 +1,111 @@
+"""Delivery classifies answers: 2xx sent, retryable codes retried, 413 split, 4xx failed."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+
+import httpx
+import trio
+
+from sim.db.outbox import Claimed
+from sim.metrics import Metrics
+from sim.pipeline.delivery import Deliverer, request_body, webhook_id
+from sim.settings import Settings
+
+
+def rows(n: int, attempts: int = 1) -> list[Claimed]:
+    return [Claimed(uuid.uuid4(), "u", i, "dm", attempts, json.dumps({"n": i})) for i in range(n)]
+
+
+def deliverer(handler: httpx.MockTransport, **changes: object) -> Deliverer:
+    settings = Settings(main_app_url="http://receiver.test/in", **changes)  # type: ignore[arg-type]
+    client = httpx.AsyncClient(transport=handler)
+    return Deliverer(client, settings, Metrics(), rng=random.Random(0))
+
+
+def answering(*statuses: int, headers: dict[str, str] | None = None) -> httpx.MockTransport:
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["interactions"]
+        seen.append(len(items))
+        status = statuses[min(len(seen) - 1, len(statuses) - 1)]
+        return httpx.Response(status, headers=headers, text="nope" if status >= 400 else "ok")
+
+    transport = httpx.MockTransport(handle)
+    transport.seen = seen  # type: ignore[attr-defined]
+    return transport
+
+
+async def test_2xx_means_sent() -> None:
+    """Any 2xx marks every row sent, whatever the body says."""
+    out = await deliverer(answering(204)).deliver(rows(3))
+    assert {o.status for o in out} == {"sent"}
+
+
+async def test_retryable_statuses_are_retried_with_retry_after() -> None:
+    """408/409/425/429/5xx → pending, due after Retry-After."""
+    for status in (408, 409, 425, 429, 500, 503):
+        out = await deliverer(answering(status, headers={"Retry-After": "7"})).deliver(rows(2))
+        assert {o.status for o in out} == {"pending"}
+        assert all(7 <= o.retry_in_s <= 7.7 for o in out)
+
+
+async def test_other_4xx_fail_for_good_with_reason() -> None:
+    """400/401/404/422 → failed with the status and body kept."""
+    for status in (400, 401, 404, 422):
+        out = await deliverer(answering(status)).deliver(rows(2))
+        assert {o.status for o in out} == {"failed"}
+        assert all(o.error and f"HTTP {status}" in o.error for o in out)
+
+
+async def test_413_splits_until_the_receiver_accepts() -> None:
+    """413 halves the batch; halves that fit are sent."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        n = len(json.loads(request.content)["interactions"])
+        return httpx.Response(413 if n > 2 else 200)
+
+    out = await deliverer(httpx.MockTransport(handle)).deliver(rows(8))
+    assert [o.status for o in out] == ["sent"] * 8
+
+
+async def test_single_item_413_fails() -> None:
+    """A single interaction that is still too large fails with the reason."""
+    out = await deliverer(answering(413)).deliver(rows(1))
+    assert out[0].status == "failed" and "413" in (out[0].error or "")
+
+
+async def test_last_attempt_fails_with_reason() -> None:
+    """After max_attempts, a retryable answer fails the rows and says why."""
+    out = await deliverer(answering(503), max_attempts=3).deliver(rows(2, attempts=3))
+    assert {o.status for o in out} == {"failed"}
+    assert all("gave up after 3 attempts" in (o.error or "") for o in out)
+
+
+async def test_connection_errors_and_timeouts_are_retried() -> None:
+    """A refused connection and a hang past request_timeout_s both retry."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    out = await deliverer(httpx.MockTransport(refuse)).deliver(rows(1))
+    assert out[0].status == "pending" and "ConnectError" in (out[0].error or "")
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await trio.sleep(10)
+        return httpx.Response(200)
+
+    with trio.fail_after(5):
+        out = await deliverer(httpx.MockTransport(hang), request_timeout_s=0.2).deliver(rows(1))
+    assert out[0].status == "pending" and "timed out" in (out[0].error or "")
+
+
+def test_body_and_webhook_id() -> None:
+    """The body wraps stored documents; the webhook id is stable for the same rows."""
+    batch = rows(3)
+    assert json.loads(request_body(batch)) == {"interactions": [{"n": 0}, {"n": 1}, {"n": 2}]}
+    assert webhook_id(batch) == webhook_id(list(reversed(batch)))
+    assert webhook_id(batch) != webhook_id(batch[:2])
