@@ -35,11 +35,18 @@ class Sender:
         self,
         user_id: str,
         wake: Wakeup,
+        index: int = 0,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Deliver ``user_id``'s due rows until cancelled."""
+        """Deliver ``user_id``'s due rows until cancelled.
+
+        Worker 0 polls every ``idle_poll_s`` for rows that fall due (retries,
+        expired leases); the others mostly sleep until woken, so an idle user
+        costs one claim per poll, not one per worker.
+        """
         s = self.settings
+        idle_wait_s = s.idle_poll_s if index == 0 else s.idle_poll_s * 10
         task_status.started()
         failures = 0
         while True:
@@ -53,8 +60,10 @@ class Sender:
                 continue
             failures = 0
             if not rows:
-                await wake.wait(s.idle_poll_s)
+                await wake.wait(idle_wait_s)
                 continue
+            if len(rows) == s.send_batch_size:
+                wake.set()  # more may be due: bring the other workers in
             try:
                 outcomes = await self.deliverer.deliver(rows)
                 await self.recorder.submit(outcomes)

@@ -175,8 +175,8 @@ class Supervisor:
         send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
         async with trio.open_nursery() as nursery:
             await nursery.start(self._store, row, handle, receive)
-            for _ in range(s.send_concurrency):
-                await nursery.start(self.sender.worker, row.user_id, handle.wake)
+            for index in range(s.send_concurrency):
+                await nursery.start(self.sender.worker, row.user_id, handle.wake, index)
             async with send:
                 if row.generated < row.initial_total:
                     await self._generate_initial(row, spec, provider, send)
