@@ -68,6 +68,7 @@ class Runtime:
     ) -> None:
         """Start everything, report started, run until ``stop()``, then shut down."""
         s = self.settings
+        self._stop, self._done, self.failure = trio.Event(), trio.Event(), None
         if not s.api_token:
             log.warning("SIM_API_TOKEN is not set: the /v1 API is open to anyone who can reach it")
         try:
@@ -95,6 +96,7 @@ class Runtime:
                 log.critical("sim's runtime failed: %r", exc, exc_info=exc)
             raise
         finally:
+            self._db = None
             self._done.set()
 
     async def _run_pipeline(self, db: Database, task_status: trio.TaskStatus[Runtime]) -> None:

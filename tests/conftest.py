@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -31,13 +33,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A private embedded PostgreSQL for the whole session, stopped at the end."""
-    server = _start(tmp_path_factory.mktemp("pg") / "pgdata")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """A private embedded PostgreSQL for the whole session, stopped and removed at the end.
+
+    Its directory is made with mkdtemp, not pytest's tmp_path: PostgreSQL runs as
+    another system user under root, and pytest resets its own base folder to 0700.
+    """
+    base = Path(tempfile.mkdtemp(prefix="sim-test-pg-"))
+    base.chmod(0o755)
+    server = _start(base / "pgdata")
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _admin(pg: EmbeddedPostgres) -> psycopg.Connection[Any]:

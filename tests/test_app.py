@@ -7,7 +7,6 @@ import warnings
 from collections import Counter
 from typing import Any
 
-import pytest
 import trio
 from conftest import sql
 from quart_trio import QuartTrio
@@ -78,11 +77,6 @@ async def test_app_starts_and_stops_twice(settings: Settings, db_url: str) -> No
     assert _tasks() == tasks_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sim.runtime.Runtime keeps one-shot trio.Events (_stop, _done) from __init__: "
-    "after the first shutdown _stop is already set, so a second start stops at once",
-)
 async def test_same_app_object_starts_twice(settings: Settings) -> None:
     """One app object started, stopped and started again is ready the second time too."""
     app = create_app(settings, configure_logs=False)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 import trio
 from conftest import sql
 
-from sim.db import DatabaseLocation, locate_database
+from sim.db import DatabaseLocation, create_database, locate_database
+from sim.db.embedded import EmbeddedPostgres
 from sim.settings import Settings
 
 
@@ -108,3 +110,24 @@ async def test_database_url_skips_embedded(
     assert location.conninfo == db_url and location.embedded is None
     await _release(location)
     assert not (data_dir / "pg").exists()
+
+
+async def test_create_database_is_safe_to_race(pg_server: EmbeddedPostgres) -> None:
+    """Three at once creating one database: one creates it, the others find it, none fails."""
+    admin = pg_server.url("postgres")
+    names = [f"race_{uuid.uuid4().hex[:10]}" for _ in range(5)]
+    try:
+        for name in names:
+            results: list[bool] = []
+
+            async def create(name: str, results: list[bool]) -> None:
+                results.append(await create_database(admin, name))
+
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+                    for _ in range(3):
+                        nursery.start_soon(create, name, results)
+            assert sorted(results) == [False, False, True]
+    finally:
+        for name in names:
+            sql(admin, f"drop database if exists {name} with (force)")

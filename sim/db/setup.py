@@ -42,7 +42,9 @@ def _create_database(admin_url: str, name: str) -> bool:
                 return False
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
             return True
-    except psycopg.errors.DuplicateDatabase:
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+        # UniqueViolation: another process created it between our check and our
+        # CREATE DATABASE (PostgreSQL checks the name first only for a nicer message)
         return False
     except psycopg.Error as exc:
         raise DatabaseUnavailable(f"cannot create database {name!r}: {exc}") from exc

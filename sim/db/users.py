@@ -18,6 +18,7 @@ __all__ = [
     "get_status",
     "get_user",
     "initial_progress",
+    "list_statuses",
     "mark_live",
     "page_interactions",
     "purge_batch",
@@ -282,3 +283,35 @@ async def _totals(conn: Conn) -> list[dict[str, Any]]:
 async def status_totals(db: Database) -> list[dict[str, Any]]:
     """Interactions by kind and status, and users by state (for metrics)."""
     return await db.transaction(_totals)
+
+
+async def _list_statuses(conn: Conn, limit: int) -> list[tuple[UserRow, dict[str, int], int]]:
+    cur = await conn.execute(
+        f"""
+        select u.*, c.pending, c.sending, c.sent, c.failed, c.initial_done
+          from (select {_COLUMNS} from demo_users
+                 order by enabled desc, enabled_at desc, user_id limit %s) u
+          cross join lateral (
+                select count(*) filter (where status = 'pending') as pending,
+                       count(*) filter (where status = 'sending') as sending,
+                       count(*) filter (where status = 'sent') as sent,
+                       count(*) filter (where status = 'failed') as failed,
+                       count(*) filter (where seq < u.initial_total
+                                          and status in ('sent', 'failed')) as initial_done
+                  from interactions i where i.user_id = u.user_id) c
+         order by u.enabled desc, u.enabled_at desc, u.user_id
+        """,
+        (limit,),
+    )
+    out = []
+    for r in await cur.fetchall():
+        user = _user(r)
+        assert user is not None
+        out.append((user, {s: int(r[s]) for s in STATUSES}, int(r["initial_done"])))
+    return out
+
+
+async def list_statuses(db: Database, limit: int) -> list[tuple[UserRow, dict[str, int], int]]:
+    """Up to ``limit`` users (enabled first, newest first): row, counts by status, and how
+    many of the initial burst are done (sent or failed)."""
+    return await db.transaction(_list_statuses, limit)
