@@ -9,10 +9,12 @@ from collections.abc import Callable
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
+from sim.api.dashboard import dashboard
 from sim.api.demo import demo
 from sim.api.errors import register_error_handlers
 from sim.api.health import health
 from sim.api.metrics import metrics
+from sim.api.schemas import SimOpenAPIProvider
 from sim.errors import ConfigError
 from sim.logs import configure_logging
 from sim.pipeline.content import ContentProvider, FakerProvider
@@ -44,6 +46,7 @@ def create_app(
         redoc_ui_path=None,
         scalar_ui_path=None,
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        openapi_provider_class=SimOpenAPIProvider,
     )
     runtime = Runtime(settings, provider_factory=provider_factory)
     app.extensions["sim"] = runtime
@@ -51,6 +54,7 @@ def create_app(
     app.register_blueprint(health)
     app.register_blueprint(demo)
     app.register_blueprint(metrics)
+    app.register_blueprint(dashboard)
     register_sink(app, settings)
 
     @app.before_serving

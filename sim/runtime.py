@@ -22,7 +22,7 @@ from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
 from sim.pipeline.supervisor import Supervisor
-from sim.settings import Settings
+from sim.settings import Settings, mask_url
 
 __all__ = ["Runtime"]
 
@@ -123,7 +123,7 @@ class Runtime:
                 try:
                     async with trio.open_nursery() as supervising:
                         self._supervisor = await supervising.start(supervisor.run)
-                        log.info("Delivering to %s", deliverer.url)
+                        log.info("Delivering to %s", mask_url(deliverer.url))
                         await self._serve(task_status)
                         supervising.cancel_scope.cancel()
                 finally:

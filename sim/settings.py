@@ -100,7 +100,9 @@ class Settings:
         for name in ("main_app_url", "public_url"):
             url = getattr(self, name)
             if url is not None and urlsplit(url).scheme not in ("http", "https"):
-                raise ConfigError(f"SIM_{name.upper()}: expected an http(s) URL, got {url!r}")
+                raise ConfigError(
+                    f"SIM_{name.upper()}: expected an http(s) URL, got {mask_url(url)!r}"
+                )
         for secret in self.webhook_secrets:
             if not secret.startswith("whsec_"):
                 raise ConfigError("SIM_WEBHOOK_SECRET: each secret must start with 'whsec_'")
@@ -117,6 +119,10 @@ class Settings:
         if self.main_app_url:
             return self.main_app_url
         return self.public_url.rstrip("/") + "/sink/interactions"
+
+    def __repr__(self) -> str:
+        """Like the generated repr, with secrets and passwords masked (see ``describe``)."""
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.describe().items())})"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -192,8 +198,13 @@ def _parse(key: str, raw: str, f: dataclasses.Field[Any]) -> Any:
     return value
 
 
+#: ``password=...`` in a URL's query or a key=value DSN (quoted or not)
+_PASSWORD_PARAM = re.compile(r"""(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)""", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
+    """``url`` (or a key=value DSN) with any password replaced by ``***``."""
+    url = _PASSWORD_PARAM.sub(r"\1***", url)
     try:
         parts = urlsplit(url)
     except ValueError:

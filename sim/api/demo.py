@@ -10,11 +10,24 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from quart import Blueprint, Response, jsonify, request
-from quart_schema import document_querystring, document_request, document_response, tag
+from quart_schema import (
+    document_querystring,
+    document_request,
+    document_response,
+    security_scheme_blueprint,
+    tag,
+)
 
 from sim.api.auth import require_token
 from sim.api.deps import runtime
-from sim.api.schemas import DemoRequest, DemoStatus, ErrorBody, InteractionPage, InteractionsQuery
+from sim.api.schemas import (
+    DemoRequest,
+    DemoStatus,
+    ErrorBody,
+    InteractionPage,
+    InteractionsQuery,
+    document_errors,
+)
 from sim.db import users
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import InvalidInput, NotFound
@@ -23,6 +36,7 @@ __all__ = ["USER_ID", "demo", "status_document", "validate_user_id"]
 
 demo = Blueprint("demo", __name__, url_prefix="/v1")
 demo.before_request(require_token)
+security_scheme_blueprint(demo, [{"bearer": []}])
 
 USER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -108,6 +122,7 @@ async def _status_response(user_id: str, status: int) -> tuple[Response, int]:
 @document_response(DemoStatus, 202)
 @document_response(DemoStatus, 200)
 @document_response(ErrorBody, 400)
+@document_errors(401, 413, 503)
 async def enable(user_id: str) -> tuple[Response, int]:
     """Turn demo mode on: 202 when it starts, 200 when it was already on."""
     validate_user_id(user_id)
@@ -133,6 +148,7 @@ async def enable(user_id: str) -> tuple[Response, int]:
 @tag(["demo"])
 @document_response(DemoStatus, 200)
 @document_response(ErrorBody, 404)
+@document_errors(400, 401, 503)
 async def status(user_id: str) -> tuple[Response, int]:
     """The user's demo status: state, counts by delivery status, last error."""
     validate_user_id(user_id)
@@ -143,6 +159,7 @@ async def status(user_id: str) -> tuple[Response, int]:
 @tag(["demo"])
 @document_response(DemoStatus, 200)
 @document_response(ErrorBody, 404)
+@document_errors(400, 401, 503)
 async def disable(user_id: str) -> tuple[Response, int]:
     """Turn demo mode off (idempotent); ``?purge=true`` also deletes the user's rows."""
     validate_user_id(user_id)
@@ -165,20 +182,23 @@ async def disable(user_id: str) -> tuple[Response, int]:
 @document_querystring(InteractionsQuery)
 @document_response(InteractionPage, 200)
 @document_response(ErrorBody, 400)
+@document_errors(401, 503)
 async def interactions(user_id: str) -> tuple[Response, int]:
     """A page of the user's interactions in generation order (keyset pagination)."""
     validate_user_id(user_id)
     rt = runtime()
     q: InteractionsQuery = _validate(InteractionsQuery, request.args.to_dict())
-    if q.limit > rt.settings.page_size_max:
+    # an omitted limit is the default, lowered to SIM_PAGE_SIZE_MAX when that is smaller
+    limit = q.limit if "limit" in q.model_fields_set else min(q.limit, rt.settings.page_size_max)
+    if limit > rt.settings.page_size_max:
         raise InvalidInput(f"limit must be at most {rt.settings.page_size_max}", field="limit")
     after = -1
     if q.cursor is not None:
-        if not q.cursor.isdigit() or len(q.cursor) > 18:
+        if not (q.cursor.isascii() and q.cursor.isdigit()) or len(q.cursor) > 18:
             raise InvalidInput("cursor is not one this API gave out", field="cursor")
         after = int(q.cursor)
     rows = await users.page_interactions(
-        rt.db, user_id, status=q.status, kind=q.kind, limit=q.limit, after=after
+        rt.db, user_id, status=q.status, kind=q.kind, limit=limit, after=after
     )
     items = [
         {
@@ -193,5 +213,5 @@ async def interactions(user_id: str) -> tuple[Response, int]:
         }
         for r in rows
     ]
-    next_cursor = str(rows[-1]["seq"]) if len(rows) == q.limit else None
+    next_cursor = str(rows[-1]["seq"]) if len(rows) == limit else None
     return jsonify({"items": items, "next_cursor": next_cursor}), 200

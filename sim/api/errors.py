@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quart import Quart, Response, jsonify
+import trio
+from quart import Quart, Response, jsonify, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -14,6 +15,9 @@ from sim.errors import PoolExhausted, SimError
 __all__ = ["error_response", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
+
+#: how long an answer may wait for the rest of a request body it did not need
+DRAIN_TIMEOUT_S = 1.0
 
 
 def error_response(
@@ -46,7 +50,31 @@ def _validation_details(exc: RequestSchemaValidationError) -> tuple[str, str | N
     return str(err) or "invalid request", None, []
 
 
+async def _finish_request_body(response: Response) -> Response:
+    """Answer only once the request body is all in, or close the connection.
+
+    An early answer (401, 405, a 400 about the path) leaves the body unread; hypercorn
+    then sometimes never reads the next request on that keep-alive connection, and the
+    client hangs. Reading the rest (bounded by MAX_CONTENT_LENGTH and a deadline) or
+    else closing the connection avoids that.
+    """
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if not request.content_length and not chunked:
+        return response
+    with trio.move_on_after(DRAIN_TIMEOUT_S):
+        try:
+            await request.get_data(parse_form_data=False)
+        except HTTPException:  # larger than MAX_CONTENT_LENGTH
+            pass
+        else:
+            return response
+    response.headers["Connection"] = "close"
+    return response
+
+
 def register_error_handlers(app: Quart) -> None:
+    app.after_request(_finish_request_body)
+
     @app.errorhandler(RequestSchemaValidationError)
     async def _schema(exc: RequestSchemaValidationError) -> Response:
         message, field, details = _validation_details(exc)
@@ -74,7 +102,9 @@ def register_error_handlers(app: Quart) -> None:
             413: "payload_too_large",
             415: "unsupported_media_type",
         }.get(status, "http_error")
-        return error_response(status, code, exc.description or exc.name)
+        # keep the exception's own headers (``Allow`` on 405, for one), not its content type
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return error_response(status, code, exc.description or exc.name, headers=headers)
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:

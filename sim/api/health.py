@@ -20,6 +20,7 @@ health = Blueprint("health", __name__)
 @health.get("/healthz")
 @tag(["health"])
 @document_response(Health, 200)
+@document_response(ErrorBody, 503)
 async def healthz() -> Response:
     """The process is alive (says nothing about the database); 503 if its runtime died."""
     failure = runtime().failure

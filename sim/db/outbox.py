@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg import sql
+
 from sim.db.pool import Conn, Database
 from sim.errors import DatabaseError
 
@@ -64,17 +66,17 @@ class Outcome:
 
 
 _COPY = "copy interactions (id, user_id, seq, kind, video_id, payload, created_at) from stdin"
+_ADVANCE = sql.SQL(
+    "update demo_users set {column} = {column} + %s, updated_at = now()"
+    " where user_id = %s and run_id = %s and enabled returning 1"
+)
 
 
 async def _store(
     conn: Conn, user_id: str, run_id: uuid.UUID, rows: Sequence[NewRow], live: bool
 ) -> None:
-    column = "live_generated" if live else "generated"
-    cur = await conn.execute(
-        f"update demo_users set {column} = {column} + %s, updated_at = now()"
-        " where user_id = %s and run_id = %s and enabled returning 1",
-        (len(rows), user_id, run_id),
-    )
+    column = sql.Identifier("live_generated" if live else "generated")
+    cur = await conn.execute(_ADVANCE.format(column=column), (len(rows), user_id, run_id))
     if await cur.fetchone() is None:
         raise DatabaseError(f"demo run of user {user_id!r} is no longer active")
     async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
@@ -97,8 +99,10 @@ with due as (
     where i.user_id = %(user_id)s
       and i.status in ('pending', 'sending')
       and i.due_at <= now()
-      and (i.kind <> 'comment' or exists (
-            select 1 from interactions v where v.id = i.video_id and v.status = 'sent'))
+      -- a scalar subquery, not EXISTS: under OR the planner hashes an EXISTS, which
+      -- seq-scans the whole table on every claim; this is one primary-key probe per row
+      and (i.kind <> 'comment' or (
+            select v.status from interactions v where v.id = i.video_id) = 'sent')
     order by i.due_at
     limit %(limit)s
     for update of i skip locked

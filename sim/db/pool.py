@@ -15,6 +15,7 @@ import trio_asyncio  # isort: skip
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -143,7 +144,7 @@ class Database:
             max_lifetime=s.pool_max_lifetime_s,
             max_idle=s.pool_max_idle_s,
             max_waiting=s.pool_max_waiting,
-            check=psycopg_pool.AsyncConnectionPool.check_connection,
+            # no ``check``: ``transaction`` checks each connection itself (see _live_connection)
             kwargs={
                 "row_factory": dict_row,
                 "application_name": "sim",
@@ -209,8 +210,12 @@ class Database:
         getconn_timeout = self.settings.pool_timeout_s if timeout_s is None else timeout_s
 
         async def on_aio() -> T:
-            async with pool.connection(timeout=getconn_timeout) as conn:
-                return await fn(conn, *args)
+            conn = await _live_connection(pool, getconn_timeout)
+            try:
+                async with conn:  # commit, or roll back on error (as pool.connection() does)
+                    return await fn(conn, *args)
+            finally:
+                await pool.putconn(conn)
 
         try:
             return await trio_asyncio.aio_as_trio(on_aio, loop=loop)()  # type: ignore[no-any-return]
@@ -239,6 +244,32 @@ class Database:
     @property
     def is_open(self) -> bool:
         return self._pool is not None
+
+
+async def _live_connection(pool: psycopg_pool.AsyncConnectionPool[Conn], timeout_s: float) -> Conn:
+    """A pooled connection that has just answered a round trip, within ``timeout_s``.
+
+    psycopg_pool's own ``check`` sleeps after each dead connection it meets (1 s, then
+    2, 4, ...), so after a PostgreSQL restart an idle pool full of dead connections made
+    the first request wait out the whole pool timeout. Here a dead connection is closed
+    and handed back (the pool replaces it) and the next one is tried at once.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise psycopg_pool.PoolTimeout(f"no live connection within {timeout_s:.2f} sec")
+        conn = await pool.getconn(timeout=remaining)
+        try:
+            await psycopg_pool.AsyncConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            await conn.close()  # closed: the pool discards it and opens a replacement
+            await pool.putconn(conn)
+            continue
+        except BaseException:
+            await pool.putconn(conn)
+            raise
+        return conn
 
 
 async def _ping(conn: Conn) -> None:

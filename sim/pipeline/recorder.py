@@ -30,7 +30,7 @@ __all__ = ["RecordFn", "Recorder"]
 log = logging.getLogger(__name__)
 
 RecordFn = Callable[[Sequence[Outcome]], Awaitable[int]]
-#: called after a batch is written: {user_id: Counter(status -> rows)}
+#: called after a batch is written: {user_id: Counter(status -> rows, "video_sent" -> rows)}
 Listener = Callable[[dict[str, Counter[str]]], None]
 
 
@@ -149,5 +149,8 @@ class Recorder:
             return
         per_user: dict[str, Counter[str]] = {}
         for o in batch:
-            per_user.setdefault(o.user_id, Counter())[o.status] += 1
+            counts = per_user.setdefault(o.user_id, Counter())
+            counts[o.status] += 1
+            if o.kind == "video" and o.status == "sent":
+                counts["video_sent"] += 1  # its comments may now be claimed
         self._listener(per_user)

@@ -43,12 +43,16 @@ class Sender:
 
         Worker 0 polls every ``idle_poll_s`` for rows that fall due (retries,
         expired leases); the others mostly sleep until woken, so an idle user
-        costs one claim per poll, not one per worker.
+        costs one claim per poll, not one per worker. New rows and sent videos
+        wake the workers; while nothing does, worker 0's poll interval doubles
+        after each empty claim, up to 8 x ``idle_poll_s``, so that many waiting
+        users do not keep the database busy with empty claims.
         """
         s = self.settings
         idle_wait_s = s.idle_poll_s if index == 0 else s.idle_poll_s * 10
         task_status.started()
         failures = 0
+        empty = 0
         while True:
             try:
                 rows = await outbox.claim(self.db, user_id, s.send_batch_size, s.lease_s)
@@ -60,8 +64,11 @@ class Sender:
                 continue
             failures = 0
             if not rows:
-                await wake.wait(idle_wait_s)
+                empty = min(empty + 1, 4)
+                if await wake.wait(idle_wait_s * 2 ** (empty - 1)):
+                    empty = 0
                 continue
+            empty = 0
             if len(rows) == s.send_batch_size:
                 wake.set()  # more may be due: bring the other workers in
             try:

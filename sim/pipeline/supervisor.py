@@ -38,7 +38,8 @@ Batch = tuple[list[Draft], bool]  # drafts, live?
 class _User:
     user_id: str
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    wake: Wakeup = field(default_factory=Wakeup)
+    wake: Wakeup = field(default_factory=Wakeup)  # senders: new rows may be claimable
+    progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
     done: trio.Event = field(default_factory=trio.Event)
     recorded: Counter[str] = field(default_factory=Counter)
 
@@ -104,12 +105,18 @@ class Supervisor:
         return row, deleted
 
     def on_recorded(self, per_user: dict[str, Counter[str]]) -> None:
-        """Recorder callback: wake the users' senders (comments wait for their videos)."""
+        """Recorder callback: note progress; wake senders when comments were unblocked.
+
+        Only a video sent makes rows claimable (its comments); waking every sender of
+        every user in each batch made most of their claims come back empty.
+        """
         for user_id, counts in per_user.items():
             handle = self._users.get(user_id)
             if handle is not None:
                 handle.recorded.update(counts)
-                handle.wake.set()
+                handle.progress.set()
+                if counts["video_sent"]:
+                    handle.wake.set()
 
     # --- per-user lifetime --------------------------------------------------------------
     async def _start(self, user_id: str) -> None:
@@ -238,8 +245,10 @@ class Supervisor:
     async def _await_initial(self, row: UserRow, handle: _User) -> None:
         """Wait until every initial interaction is sent or failed, logging progress."""
         total = row.initial_total
-        counts = await users.initial_progress(self.db, row.user_id, total)
+        # clear before reading: outcomes recorded while the query runs then count twice
+        # (which only brings the next exact check forward), never zero times (a stall)
         handle.recorded.clear()
+        counts = await users.initial_progress(self.db, row.user_id, total)
         checked_at = trio.current_time()
         last_logged = -1
         while True:
@@ -254,12 +263,12 @@ class Supervisor:
                 )
                 last_logged = sent
             if done >= total or trio.current_time() - checked_at > 2.0:
-                counts = await users.initial_progress(self.db, row.user_id, total)
                 handle.recorded.clear()
+                counts = await users.initial_progress(self.db, row.user_id, total)
                 checked_at = trio.current_time()
                 if counts["sent"] + counts["failed"] >= total:
                     break
-            await handle.wake.wait(0.25)
+            await handle.progress.wait(0.25)
         await users.mark_live(self.db, row.user_id, row.run_id)
         log.info(
             "Sent %d interactions to main app (%d failed) for user %s",
@@ -285,11 +294,15 @@ class Supervisor:
         rng = random.Random(f"{row.run_id}:{row.live_generated}")
         n = row.live_generated
         rate_per_s = row.live_per_minute / 60.0
-        while True:
-            await trio.sleep(rng.expovariate(rate_per_s))  # Poisson arrivals
-            draft = provider.live(spec, n)
-            await send.send(([replace(draft, seq=row.initial_total + n)], True))
-            n += 1
+        self.metrics.live_rate.inc(rate_per_s)
+        try:
+            while True:
+                await trio.sleep(rng.expovariate(rate_per_s))  # Poisson arrivals
+                draft = provider.live(spec, n)
+                await send.send(([replace(draft, seq=row.initial_total + n)], True))
+                n += 1
+        finally:
+            self.metrics.live_rate.dec(rate_per_s)
 
 
 def _describe(exc: BaseException) -> str:

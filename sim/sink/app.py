@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
@@ -60,18 +59,13 @@ def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = 
     return app
 
 
-_app: QuartTrio | None = None
+def _default_app() -> QuartTrio:
+    try:
+        return create_sink_app()
+    except ConfigError as exc:
+        print(f"sim sink: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
-def __getattr__(name: str) -> Any:
-    # ``sim.sink.app:app`` for hypercorn, built from the environment on first use.
-    global _app
-    if name != "app":
-        raise AttributeError(name)
-    if _app is None:
-        try:
-            _app = create_sink_app()
-        except ConfigError as exc:
-            print(f"sim sink: configuration error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-    return _app
+#: the app hypercorn serves (``sim.sink.app:app``), configured from the environment
+app = _default_app()

@@ -143,10 +143,41 @@ class ResetDone(BaseModel):
 Parsed: TypeAlias = tuple[SinkItem, dict[str, Any]]
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unstorable(value: Any) -> bool:
+    """True if ``value`` holds text PostgreSQL's jsonb refuses: NUL, unpaired surrogates."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+            stack.extend(v.keys())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str):
+            if "\x00" in v:
+                return True
+            try:
+                v.encode()
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def parse_batch(body: bytes) -> list[Parsed]:
     """The validated items with their raw JSON objects; ``InvalidInput`` says what is wrong."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_not_a_number, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -162,6 +193,9 @@ def parse_batch(body: bytes) -> list[Parsed]:
         if item.kind == "comment" and item.video_id is None:
             where = f"interactions.{i}.video_id"
             raise InvalidInput(f"{where}: a comment needs a video_id", field=where)
+        if _unstorable(data["interactions"][i]):
+            where = f"interactions.{i}"
+            raise InvalidInput(f"{where}: text with NUL or an unpaired surrogate", field=where)
     return list(zip(batch.interactions, data["interactions"], strict=True))
 
 

@@ -47,16 +47,20 @@ def _path(rule: Any) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "alice", str(rule.rule))
 
 
+#: dashboard endpoints anyone may fetch: the page itself and its static files
+DASHBOARD_OPEN = {"dashboard.page", "dashboard.static"}
+
+
 def _guarded(app: QuartTrio) -> list[tuple[str, str]]:
-    """(method, path) of every /v1 route and every dashboard action (non-GET dashboard route)."""
+    """(method, path) of every /v1 route and every dashboard action or data endpoint."""
     found = []
     for rule in app.url_map.iter_rules():
-        methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        methods = sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"})
         path = _path(rule)
         if path.startswith("/v1/"):
-            found += [(m, path) for m in sorted(methods)]
-        elif rule.endpoint.startswith("dashboard."):
-            found += [(m, path) for m in sorted(methods - {"GET"})]
+            found += [(m, path) for m in methods]
+        elif rule.endpoint.startswith("dashboard.") and rule.endpoint not in DASHBOARD_OPEN:
+            found += [(m, path) for m in methods]
     return found
 
 
@@ -74,6 +78,8 @@ async def test_every_v1_route_and_dashboard_action_needs_the_token(settings: Set
             "DELETE",
         }
         assert ("GET", "/v1/users/alice/interactions") in guarded
+        if "dashboard" in app.blueprints:
+            assert ("GET", "/dashboard/api/users") in guarded
         for method, path in guarded:
             for headers in BAD_HEADERS:
                 response = await _call(client, method, path, headers)
@@ -96,7 +102,9 @@ async def test_the_right_token_is_let_through(settings: Settings) -> None:
         bad_id = await client.get("/v1/users/bad%20id/demo", headers=GOOD)
         bad_id_anonymous = await client.get("/v1/users/bad%20id/demo")
         off = await client.delete("/v1/users/alice/demo", headers=GOOD)
+        board = await client.get("/dashboard/api/users", headers=GOOD)
     assert missing.status_code == 404 and lower.status_code == 404
+    assert board.status_code == 200
     assert page.status_code == 200 and (await page.get_json())["items"] == []
     assert bad_id.status_code == 400
     assert bad_id_anonymous.status_code == 401  # no validation feedback before auth

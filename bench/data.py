@@ -1,0 +1,49 @@
+"""Outbox rows made by sim's own generator, for scenarios that start from stored rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sim.pipeline.content import DemoSpec, FakerProvider
+from sim.pipeline.store import to_rows
+
+__all__ = ["demo_spec", "outbox_rows"]
+
+
+def demo_spec(total: int, seed: int = 1) -> DemoSpec:
+    """A spec of ``total`` items in the default demo's proportions (8 : 100 : 100)."""
+    videos = max(1, total * 8 // 208)
+    comments = total * 100 // 208
+    return DemoSpec(videos, comments, total - videos - comments, seed)
+
+
+def outbox_rows(
+    users: int, per_user: int, *, status: str = "pending", seed: int = 1
+) -> Iterator[tuple[Any, ...]]:
+    """COPY tuples (``bench.pg.COPY_COLUMNS``) for ``users`` users of ``per_user`` items each.
+
+    Content, ids and JSON documents come from ``FakerProvider`` and ``to_rows``, the code
+    sim stores with, so payload sizes and shapes are the real ones.
+    """
+    provider = FakerProvider()
+    anchor = datetime.now(UTC)
+    attempts = 1 if status == "sending" else 0
+    for u in range(users):
+        user_id = f"bench-{u:04d}"
+        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sim-bench/{seed}/{user_id}")
+        for drafts in provider.initial(demo_spec(per_user, seed + u), 1000):
+            for r in to_rows(user_id, run_id, anchor, drafts):
+                yield (
+                    r.id,
+                    user_id,
+                    r.seq,
+                    r.kind,
+                    r.video_id,
+                    r.payload_json,
+                    r.created_at,
+                    status,
+                    attempts,
+                )

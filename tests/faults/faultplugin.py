@@ -1,0 +1,192 @@
+"""The pytest side of the fault suite: fixtures, shared checks, and ``RELIABILITY.md``.
+
+The test modules import the fixtures from here, so a plain ``pytest`` runs the scenarios.
+Loaded as a plugin as well (``make faults``: ``-p faultplugin`` with ``tests/faults`` on
+``PYTHONPATH``), it adds ``--faults-report PATH``: the scenarios' figures are then written
+to PATH at the end of the session. (A ``conftest.py`` here would shadow ``tests/conftest.py``,
+which other test modules import by name.)
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+import pytest
+from faults.faultkit import Cluster, Stack, Totals
+
+__all__ = [
+    "Row",
+    "check_totals",
+    "client",
+    "cluster_fixture",
+    "record",
+    "stack_fixture",
+]
+
+SESSION_START = time.monotonic()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario's line in ``RELIABILITY.md``."""
+
+    number: int
+    scenario: str
+    injected: str
+    amount: str
+    totals: Totals
+    recovery: str
+    seconds: float
+
+
+ROWS: list[Row] = []
+
+
+def record(row: Row) -> None:
+    """Keep a scenario's figures for the report (and print them: ``pytest -s`` shows them)."""
+    ROWS.append(row)
+    t = row.totals
+    print(
+        f"[{row.number}] {row.scenario}: {row.amount}; generated {t.generated},"
+        f" delivered {t.delivered}, failed {t.failed_with_reason}, lost {t.lost},"
+        f" visible duplicates {t.visible_duplicates}, redeliveries {t.redeliveries};"
+        f" recovery {row.recovery}; {row.seconds:.1f}s"
+    )
+
+
+# --- checks --------------------------------------------------------------------------------
+def check_totals(stack: Stack, *, failures_allowed: bool = False) -> Totals:
+    """The invariants every scenario ends with: nothing lost, nothing shown twice, no stuck row."""
+    totals = stack.totals()
+    assert totals.generated == totals.expected, totals
+    assert totals.statuses.get("pending", 0) == 0, totals
+    assert totals.statuses.get("sending", 0) == 0, totals
+    assert stack.overdue_leases() == 0
+    assert totals.missing == 0, totals
+    assert totals.unexpected == 0, totals
+    assert totals.visible_duplicates == 0, totals
+    assert totals.lost == 0, totals
+    if not failures_allowed:
+        assert totals.statuses.get("failed", 0) == 0, totals
+        assert totals.delivered == totals.expected, totals
+    return totals
+
+
+@asynccontextmanager
+async def client(connections: int = 20) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(timeout=15, limits=limits) as c:
+        yield c
+
+
+# --- fixtures --------------------------------------------------------------------------------
+@pytest.fixture(scope="module", name="cluster")
+def cluster_fixture() -> Iterator[Cluster]:
+    """A PostgreSQL of the fault suite's own (it gets stopped and harassed), per test module.
+
+    Its data lives outside pytest's temporary tree: a pytest session starting meanwhile
+    (another checkout, another terminal) takes the group and other bits off that tree's
+    root, and the server, which runs as its own user when started as root, would lose
+    access to its files.
+    """
+    root = Path(tempfile.mkdtemp(prefix="sim-faults-"))
+    try:
+        cluster = Cluster(root)
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(name="stack")
+def stack_fixture(
+    cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """A receiver and a sim for one scenario; both killed and their databases dropped after."""
+    name = request.node.name.removeprefix("test_")[:24]
+    stack = Stack(cluster, tmp_path, name)
+    try:
+        yield stack
+    finally:
+        try:
+            stack.close()
+        finally:
+            if not cluster.running:  # a scenario that stopped PostgreSQL failed half-way
+                cluster.start()
+        for service in stack.services:
+            print(f"--- {service.name} log ({service.logfile}), last lines:\n{service.tail(30)}")
+
+
+# --- the report ------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("faults").addoption(
+        "--faults-report",
+        metavar="PATH",
+        default=None,
+        help="write the fault scenarios' figures to PATH (RELIABILITY.md)",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.getoption("faults_report", default=None)
+    if path:
+        failed = session.testsfailed
+        Path(path).write_text(render(ROWS, time.monotonic() - SESSION_START, failed))
+
+
+def render(rows: list[Row], seconds: float, failed: int) -> str:
+    """``RELIABILITY.md``: what each scenario injected, and what became of the interactions."""
+    rows = sorted(rows, key=lambda r: r.number)
+    cpu = f"{psutil.cpu_count()} CPUs, {platform.system()} {platform.machine()}"
+    lines = [
+        "# Reliability",
+        "",
+        "What sim does under faults, measured by the fault-injection suite in `tests/faults/`.",
+        "Every scenario drives a real `hypercorn -c hypercorn.toml sim.app:app` process, a real",
+        "embedded PostgreSQL and a real receiver (the standalone sink, `sim.sink.app:app`, on its",
+        "own database) over HTTP, injects one kind of fault, and then checks from the outside (SQL",
+        "on both databases, the receiver's `/sink/stats`, sim's `/readyz` and `/metrics`).",
+        "",
+        "Re-run it with `make faults` (it rewrites this file). `make test` runs the same",
+        "scenarios without writing the file.",
+        "",
+        "- **generated**: interactions sim stored; **delivered**: distinct ids the receiver",
+        "  holds; **failed**: rows sim marked `failed` with a reason (only where the receiver",
+        "  refused them for good); **lost**: generated but neither delivered nor failed with a",
+        "  reason.",
+        "- **visible duplicates**: items the receiver holds twice, by id or by content (user,",
+        "  kind, time, author, text). **redeliveries**: repeated deliveries of an id the receiver",
+        "  already had; at-least-once delivery makes them, the receiver's de-duplication absorbs",
+        "  them.",
+        "- **recovery**: see each row.",
+        "",
+        "| # | scenario | injected | how much | generated | delivered | failed | lost"
+        " | visible duplicates | redeliveries | recovery | duration |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        t = r.totals
+        lines.append(
+            f"| {r.number} | {r.scenario} | {r.injected} | {r.amount} | {t.generated} |"
+            f" {t.delivered} | {t.failed_with_reason} | {t.lost} | {t.visible_duplicates} |"
+            f" {t.redeliveries} | {r.recovery} | {r.seconds:.1f} s |"
+        )
+    lines += [
+        "",
+        f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}: {len(rows)} scenarios"
+        f" recorded, {failed} failed, {seconds:.0f} s in all.",
+        "",
+    ]
+    return "\n".join(lines)
