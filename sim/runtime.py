@@ -92,7 +92,7 @@ class Runtime:
                         await trio.to_thread.run_sync(location.release)
         except BaseException as exc:
             self.failure = exc
-            if not isinstance(exc, trio.Cancelled):
+            if not _only_cancelled(exc):
                 log.critical("sim's runtime failed: %r", exc, exc_info=exc)
             raise
         finally:
@@ -147,3 +147,9 @@ class Runtime:
             await self._done.wait()
         if scope.cancelled_caught:
             log.error("sim did not stop within %.1fs", timeout_s)
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancelled(e) for e in exc.exceptions)
+    return isinstance(exc, trio.Cancelled)

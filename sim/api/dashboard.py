@@ -18,11 +18,12 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, current_app, jsonify
-from quart_schema import document_response, tag
+from quart import Blueprint, Response, current_app, jsonify, send_from_directory
+from quart_schema import document_response, hide, tag
 
 from sim.api.auth import require_token
 from sim.api.demo import status_document
@@ -46,12 +47,15 @@ STREAM_MAX_S = 30.0  # below Quart's RESPONSE_TIMEOUT; the page reconnects
 MAX_STREAMS = 32
 RATE_WINDOW_S = 10.0
 
-dashboard = Blueprint(
-    "dashboard",
-    __name__,
-    static_folder="static",
-    static_url_path="/dashboard/static",
-)
+STATIC_DIR = Path(__file__).parent / "static"
+dashboard = Blueprint("dashboard", __name__)
+
+
+@dashboard.get("/dashboard/static/<path:filename>")
+@hide
+async def static_file(filename: str) -> Response:
+    """The page's script and style sheet (not part of the API document)."""
+    return await send_from_directory(STATIC_DIR, filename)
 
 
 class RateTracker:
@@ -137,7 +141,7 @@ async def _stream(rt: Runtime, state: _State) -> AsyncIterator[bytes]:
 @document_text("text/html", "The dashboard page (plain HTML and JavaScript)")
 async def page() -> Response:
     """The dashboard: demo users, their progress and live delivery rate; enable/disable."""
-    response = await dashboard.send_static_file("dashboard.html")
+    response = await send_from_directory(STATIC_DIR, "dashboard.html")
     response.headers["Cache-Control"] = "no-cache"
     return response
 

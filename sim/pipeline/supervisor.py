@@ -40,6 +40,7 @@ class _User:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     wake: Wakeup = field(default_factory=Wakeup)  # senders: new rows may be claimable
     progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
+    buffered: int = 0  # initial batches generated and not yet stored (buffer slots held)
     done: trio.Event = field(default_factory=trio.Event)
     recorded: Counter[str] = field(default_factory=Counter)
 
@@ -64,6 +65,9 @@ class Supervisor:
         self._users: dict[str, _User] = {}
         self._nursery: trio.Nursery | None = None
         self._rng = random.Random()
+        # initial batches generated but not yet stored, all users together: memory stays
+        # flat however many users start at once (FIFO, so they take turns)
+        self._buffer = trio.Semaphore(settings.store_queue_batches)
 
     async def run(
         self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
@@ -180,20 +184,26 @@ class Supervisor:
         spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
         provider = self._provider_factory()
         send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self._store, row, handle, receive)
-            for index in range(s.send_concurrency):
-                await nursery.start(self.sender.worker, row.user_id, handle.wake, index)
-            async with send:
-                if row.generated < row.initial_total:
-                    await self._generate_initial(row, spec, provider, send)
-                if row.live_at is None:
-                    await self._await_initial(row, handle)
-                await self._live(row, spec, provider, send)
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._store, row, handle, receive)
+                for index in range(s.send_concurrency):
+                    await nursery.start(self.sender.worker, row.user_id, handle.wake, index)
+                async with send:
+                    if row.generated < row.initial_total:
+                        await self._generate_initial(row, handle, spec, provider, send)
+                    if row.live_at is None:
+                        await self._await_initial(row, handle)
+                    await self._live(row, spec, provider, send)
+        finally:
+            for _ in range(handle.buffered):  # batches dropped unstored give their slots back
+                self._buffer.release()
+            handle.buffered = 0
 
     async def _generate_initial(
         self,
         row: UserRow,
+        handle: _User,
         spec: DemoSpec,
         provider: ContentProvider,
         send: trio.MemorySendChannel[Batch],
@@ -208,8 +218,16 @@ class Supervisor:
             row.dms,
             f", resuming after {skip}" if skip else "",
         )
-        for batch in provider.initial(spec, self.settings.store_batch_size):
-            if batch[-1].seq < skip:
+        batches = provider.initial(spec, self.settings.store_batch_size)
+        while True:
+            await self._buffer.acquire()  # before generating: the slot bounds memory
+            handle.buffered += 1
+            batch = next(batches, None)
+            if batch is None or batch[-1].seq < skip:
+                handle.buffered -= 1
+                self._buffer.release()
+                if batch is None:
+                    return
                 continue
             await send.send(([d for d in batch if d.seq >= skip], False))
 
@@ -238,6 +256,9 @@ class Supervisor:
                             "Storing %d rows failed (%s); retry in %.2fs", len(rows), exc, delay
                         )
                         await trio.sleep(delay)
+                if not live:
+                    handle.buffered -= 1
+                    self._buffer.release()
                 for kind, n in Counter(d.kind for d in drafts).items():
                     self.metrics.generated.labels(kind).inc(n)
                 handle.wake.set()

@@ -16,7 +16,8 @@ from sim.settings import Settings
 TOKEN = "openapi-token-1234"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: served by quart-schema itself (the document and its viewer), not part of the API
-SELF = {"openapi", "swagger_ui", "static"}
+# the document itself, its UI, and static files (hidden: not part of the API)
+SELF = {"openapi", "swagger_ui", "static", "dashboard.static_file"}
 
 
 def _app(settings: Settings) -> QuartTrio:

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -38,6 +39,7 @@ __all__ = [
     "Service",
     "Stack",
     "Storm",
+    "Totals",
     "free_port",
     "wait_until",
 ]
@@ -73,8 +75,6 @@ SINK_ENV = {
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

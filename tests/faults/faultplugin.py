@@ -185,6 +185,20 @@ def render(rows: list[Row], seconds: float, failed: int) -> str:
         )
     lines += [
         "",
+        "Checked after every scenario: every generated interaction is `sent` (or, in 7, `failed`",
+        "with the receiver's reason); the receiver holds each sent id, and nothing else; no row",
+        "is left `pending` or `sending` (none past its lease); no comment reached the receiver",
+        "before its video. Besides: (1) every request was signed, `/readyz` is 200 again;",
+        "(2) `/readyz` answered 503 within its timeout while PostgreSQL was down, the same",
+        "worker process recovered, and with sim idle the first request after a restart answers",
+        "at once; (3) no request outlived its timeout (sim's `/metrics` latency histogram), and",
+        "sim's connections to the receiver, descriptors, threads and memory did not grow;",
+        "(4) exit within hypercorn's graceful timeout, exit code 0, no ERROR or traceback in",
+        "sim's log, no connection dropped in PostgreSQL's log, no row left `sending`;",
+        "(5) every row claimed at the kill was claimed again and delivered; (6) every answer",
+        "200/202 or 503 with `Retry-After` and a JSON error, none slower than the pool timeout",
+        "(twice for an enable) plus 1.5 s; (7) see the table.",
+        "",
         f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}: {len(rows)} scenarios"
         f" recorded, {failed} failed, {seconds:.0f} s in all.",
         "",
