@@ -1,7 +1,7 @@
 """The pytest side of the fault suite: fixtures, shared checks, and ``RELIABILITY.md``.
 
 The test modules import the fixtures from here, so a plain ``pytest`` runs the scenarios.
-Loaded as a plugin as well (``make faults``: ``-p faultplugin`` with ``tests/faults`` on
+Loaded as a plugin as well (``make faults``: ``-p faults.faultplugin`` with ``tests`` on
 ``PYTHONPATH``), it adds ``--faults-report PATH``: the scenarios' figures are then written
 to PATH at the end of the session. (A ``conftest.py`` here would shadow ``tests/conftest.py``,
 which other test modules import by name.)
@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
-from faults.faultkit import Cluster, Stack, Totals
+from faults.faultkit import Stack, Totals
+from faults.faultpg import Cluster
 
 __all__ = [
     "Row",

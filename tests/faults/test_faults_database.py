@@ -7,10 +7,12 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from faults.faultkit import Cluster, Stack, Storm, wait_until
+from faults.faultkit import Stack
+from faults.faultpg import Cluster, Storm
 from faults.faultplugin import Row, check_totals, client, record
 from faults.faultplugin import cluster_fixture as cluster_fixture
 from faults.faultplugin import stack_fixture as stack_fixture
+from faults.faultproc import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -6,10 +6,11 @@ import signal
 
 import pytest
 import trio
-from faults.faultkit import Stack, wait_until
+from faults.faultkit import Stack
 from faults.faultplugin import Row, check_totals, client, record
 from faults.faultplugin import cluster_fixture as cluster_fixture
 from faults.faultplugin import stack_fixture as stack_fixture
+from faults.faultproc import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -7,10 +7,11 @@ import re
 import httpx
 import pytest
 import trio
-from faults.faultkit import Service, Stack
+from faults.faultkit import Stack
 from faults.faultplugin import Row, check_totals, client, record
 from faults.faultplugin import cluster_fixture as cluster_fixture
 from faults.faultplugin import stack_fixture as stack_fixture
+from faults.faultproc import Service
 
 pytestmark = pytest.mark.faults
 
