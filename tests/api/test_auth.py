@@ -48,7 +48,7 @@ def _path(rule: Any) -> str:
 
 
 #: dashboard endpoints anyone may fetch: the page itself and its static files
-DASHBOARD_OPEN = {"dashboard.page", "dashboard.static"}
+DASHBOARD_OPEN = {"dashboard.page", "dashboard.static_file"}
 
 
 def _guarded(app: QuartTrio) -> list[tuple[str, str]]:
