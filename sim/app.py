@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 
 from quart_schema import QuartSchema
@@ -13,10 +12,9 @@ from sim.api.dashboard import dashboard
 from sim.api.demo import demo
 from sim.api.errors import register_error_handlers
 from sim.api.health import health
+from sim.api.lifecycle import app_from_env, attach_runtime
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
-from sim.errors import ConfigError
-from sim.logs import configure_logging
 from sim.pipeline.content import ContentProvider, FakerProvider
 from sim.runtime import Runtime
 from sim.settings import Settings
@@ -49,34 +47,15 @@ def create_app(
         openapi_provider_class=SimOpenAPIProvider,
     )
     runtime = Runtime(settings, provider_factory=provider_factory)
-    app.extensions["sim"] = runtime
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(demo)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
     register_sink(app, settings)
-
-    @app.before_serving
-    async def _start() -> None:
-        if configure_logs:
-            configure_logging(settings)
-        await app.nursery.start(runtime.run)
-
-    @app.after_serving
-    async def _stop() -> None:
-        await runtime.shutdown(timeout_s=settings.db_close_timeout_s + 5)
-
+    attach_runtime(app, runtime, configure_logs=configure_logs)
     return app
 
 
-def _default_app() -> QuartTrio:
-    try:
-        return create_app()
-    except ConfigError as exc:
-        print(f"sim: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
 #: the app hypercorn serves (``sim.app:app``), configured from the environment
-app = _default_app()
+app = app_from_env(create_app, "sim")

@@ -7,15 +7,13 @@ here), with its own database and no delivery pipeline.
 from __future__ import annotations
 
 import logging
-import sys
 
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
 from sim.api.errors import register_error_handlers
 from sim.api.health import health
-from sim.errors import ConfigError
-from sim.logs import configure_logging
+from sim.api.lifecycle import app_from_env, attach_runtime
 from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink.receiver import register_sink
@@ -41,31 +39,12 @@ def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = 
         scalar_ui_path=None,
     )
     runtime = Runtime(settings, pipeline=False)
-    app.extensions["sim"] = runtime
     register_error_handlers(app)
     app.register_blueprint(health)
     register_sink(app, settings)
-
-    @app.before_serving
-    async def _start() -> None:
-        if configure_logs:
-            configure_logging(settings)
-        await app.nursery.start(runtime.run)
-
-    @app.after_serving
-    async def _stop() -> None:
-        await runtime.shutdown(timeout_s=settings.db_close_timeout_s + 5)
-
+    attach_runtime(app, runtime, configure_logs=configure_logs)
     return app
 
 
-def _default_app() -> QuartTrio:
-    try:
-        return create_sink_app()
-    except ConfigError as exc:
-        print(f"sim sink: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
 #: the app hypercorn serves (``sim.sink.app:app``), configured from the environment
-app = _default_app()
+app = app_from_env(create_sink_app, "sim sink")
