@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import trio
 
 from sim.errors import DatabaseUnavailable
@@ -30,7 +31,15 @@ class EmbeddedPostgres:
         return str(self.server.get_uri(database))
 
     def stop(self) -> None:
-        """Release the handle; pgserver stops the server when no process holds one."""
+        """Release the handle; pgserver stops the server when no process holds one.
+
+        pgserver counts holders by pid in a file; a holder that was killed never
+        removes itself and would keep the server up forever, so dead pids are
+        forgotten first.
+        """
+        handles = self.server.global_process_id_list
+        with self.server._lock:
+            handles.put([pid for pid in handles.get() if psutil.pid_exists(pid)])
         self.server.cleanup()
 
     def pid(self) -> int | None:
