@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import trio
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -122,6 +123,7 @@ class Metrics:
             registry=r,
         )
         self._pool_errors_seen = 0
+        self.tasks = Gauge("sim_trio_tasks", "Trio tasks alive in the process", registry=r)
         # every bounded label value exists from the start, so a rate() sees the first event
         for kind in KINDS:
             self.generated.labels(kind)
@@ -160,5 +162,22 @@ class Metrics:
             else:
                 self.interactions.labels(str(r["kind"]), str(r["status"])).set(n)
 
+    def observe_tasks(self) -> None:
+        """Count the process's Trio tasks (a leak shows as growth at a steady load)."""
+        self.tasks.set(count_trio_tasks())
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def count_trio_tasks() -> int:
+    """Every task below the run's root task (call from inside ``trio.run``)."""
+    count, todo = 0, [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        if task is None:
+            continue
+        count += 1
+        for nursery in task.child_nurseries:
+            todo.extend(nursery.child_tasks)
+    return count

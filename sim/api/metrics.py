@@ -29,6 +29,7 @@ async def scrape() -> Response:
     rt = runtime()
     m = rt.metrics
     m.observe_pool(rt.db.stats() if rt._db is not None else {})
+    m.observe_tasks()
     try:
         with trio.fail_after(rt.settings.readyz_timeout_s):
             rows = await users.status_totals(rt.db)

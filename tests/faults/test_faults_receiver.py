@@ -35,6 +35,13 @@ def _histogram(text: str, name: str) -> dict[str, dict[str, float]]:
     return out
 
 
+async def _tasks(c: httpx.AsyncClient, sim: Service) -> int:
+    """sim's Trio task count, from its /metrics."""
+    text = (await c.get(sim.url + "/metrics")).text
+    line = next(x for x in text.splitlines() if x.startswith("sim_trio_tasks "))
+    return int(float(line.split()[1]))
+
+
 def _resources(sim: Service, sink: Service) -> dict[str, float]:
     """What sim's worker holds open: connections to the receiver, descriptors, memory."""
     worker = sim.worker()
@@ -55,10 +62,13 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
     assert stack.sim is not None and stack.sink is not None
     sim, sink = stack.sim, stack.sink
     async with client() as c:
+        idle_tasks = await _tasks(c, sim)
         await stack.enable(c, "warmup", videos=2, comments=40, dms=40)
         await stack.wait_done(30)
         await trio.sleep(0.5)
         before = _resources(sim, sink)
+        before["tasks"] = await _tasks(c, sim)
+        per_user = before["tasks"] - idle_tasks
         await stack.set_faults(c, **OUTAGE_FAULTS, seed=3)
         run_start = trio.current_time()
         for i in range(OUTAGE_USERS):
@@ -69,6 +79,7 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
         assert r.status_code == 200
         await trio.sleep(1.0)
         after = _resources(sim, sink)
+        after["tasks"] = await _tasks(c, sim)
         metrics = (await c.get(sim.url + "/metrics")).text
         stats = await stack.sink_stats(c)
     totals = check_totals(stack)
@@ -88,6 +99,8 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
     # thread or memory growth beyond what the pool and those connections account for
     senders = (OUTAGE_USERS + 1) * SEND_CONCURRENCY
     assert after["connections"] <= senders, (before, after)
+    # no task leak: each live user keeps the same fixed set of tasks, nothing else remains
+    assert after["tasks"] <= idle_tasks + (OUTAGE_USERS + 1) * per_user, (before, after)
     assert after["fds"] <= before["fds"] + senders + 8, (before, after)
     assert after["threads"] <= before["threads"] + 2, (before, after)
     assert after["rss_mib"] <= before["rss_mib"] + 40, (before, after)
@@ -100,6 +113,8 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
             f" (sim's request timeout {REQUEST_TIMEOUT_S:g} s) for a whole run",
             f"{requests} requests: {errors} answered 503, {hangs} hung;"
             f" HTTP connections {before['connections']:.0f} → {after['connections']:.0f},"
+            f" Trio tasks {before['tasks']:.0f} → {after['tasks']:.0f}"
+            f" ({per_user:.0f} per live user, {OUTAGE_USERS} users added),"
             f" fds {before['fds']:.0f} → {after['fds']:.0f},"
             f" RSS {before['rss_mib']:.0f} → {after['rss_mib']:.0f} MiB",
             totals,
