@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 from faults.faultkit import Stack, Totals
 from faults.faultpg import Cluster

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
-import psutil  # type: ignore[import-untyped]
+import psutil
 import trio
 
 __all__ = ["REPO", "Service", "free_port", "wait_until"]
