@@ -33,7 +33,9 @@ faults: install
 	PYTHONPATH=tests $(BIN)/python -m pytest tests/faults -m faults -p no:cacheprovider \
 		-p faults.faultplugin --faults-report RELIABILITY.md
 
+# the benchmarks (about 15 minutes); rewrites BENCHMARKS.md with this run's figures
 bench: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 clean:

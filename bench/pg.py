@@ -71,7 +71,9 @@ class BenchPostgres:
     def sessions(self, name: str) -> int:
         """Sessions ever established to database ``name`` (pg_stat_database)."""
         execute(self.url(), "select pg_stat_force_next_flush()")
-        rows = query(self.url(), "select sessions from pg_stat_database where datname = %s", (name,))
+        rows = query(
+            self.url(), "select sessions from pg_stat_database where datname = %s", (name,)
+        )
         return int(rows[0][0]) if rows else 0
 
     def commits(self, name: str) -> int:

@@ -36,7 +36,9 @@ async def _driver(url: str, kind: str) -> Any:
     return pgqueuer.PsycopgDriver(conn)
 
 
-async def _drain(url: str, jobs: int, consumers: int, batch: int, driver: str) -> dict[str, Any]:
+async def _drain(
+    url: str, jobs: int, consumers: int, batch: int, driver: str, settle: bool
+) -> dict[str, Any]:
     pgqueuer = _module("pgqueuer")
     drain = _module("pgqueuer.domain.types").QueueExecutionMode.drain
 
@@ -46,6 +48,9 @@ async def _drain(url: str, jobs: int, consumers: int, batch: int, driver: str) -
     for start in range(0, jobs, chunk):
         n = min(chunk, jobs - start)
         await setup.enqueue([ENTRYPOINT] * n, [b""] * n, [0] * n)
+    if settle:  # as sim's rows get before a run: vacuumed, analysed, checkpointed
+        await setup.driver.execute("VACUUM (ANALYZE)")
+        await setup.driver.execute("CHECKPOINT")
 
     done = 0
 
@@ -76,7 +81,14 @@ async def _drain(url: str, jobs: int, consumers: int, batch: int, driver: str) -
 
 def pgq_drain(args: dict[str, Any]) -> dict[str, Any]:
     logging.getLogger("pgqueuer").setLevel(logging.WARNING)
-    coro = _drain(args["url"], args["jobs"], args["consumers"], args["batch"], args["driver"])
+    coro = _drain(
+        args["url"],
+        args["jobs"],
+        args["consumers"],
+        args["batch"],
+        args["driver"],
+        args.get("settle", True),
+    )
     try:
         uvloop = _module("uvloop")
     except ImportError:  # pgqueuer depends on uvloop on Linux; elsewhere plain asyncio

@@ -163,12 +163,12 @@ class SimApp:
                 return pid
         raise WorkerError("cannot find hypercorn's worker process")
 
-    def peak_rss_mib(self) -> float:
-        """VmHWM (the kernel's record of the peak resident set) of the worker, in MiB."""
-        return _status_kib(self.worker_pid(), "VmHWM") / 1024
+    def peak_rss_mb(self) -> float:
+        """VmHWM (the kernel's record of the peak resident set) of the worker, in MB."""
+        return _status_kib(self.worker_pid(), "VmHWM") * 1024 / 1e6
 
-    def rss_mib(self) -> float:
-        return _status_kib(self.worker_pid(), "VmRSS") / 1024
+    def rss_mb(self) -> float:
+        return _status_kib(self.worker_pid(), "VmRSS") * 1024 / 1e6
 
 
 def _children(pid: int) -> list[int]:

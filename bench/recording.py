@@ -147,7 +147,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.batch:,} × {self.concurrency}, {self.method}"
+        return f"{self.batch:,} x {self.concurrency}, {self.method}"
 
 
 @dataclass
@@ -201,7 +201,9 @@ def run_recording(
 
     say(f"recording: screening {len(_grid(quick))} raw variants on {len(data):,} rows")
     for v in _grid(quick):
-        out = measured("recording-raw", {"batch": v.batch, "concurrency": v.concurrency, "method": v.method})
+        out = measured(
+            "recording-raw", {"batch": v.batch, "concurrency": v.concurrency, "method": v.method}
+        )
         result.grid[v] = out["rate"]
         say(f"  raw {v.label}: {out['rate']:,.0f} rows/s")
     top = sorted(result.grid, key=lambda v: -result.grid[v])[: 2 if quick else 3]
@@ -233,3 +235,25 @@ def run_recording(
     result.old, result.sim, result.ceiling = Series.of(old), Series.of(sim), Series.of(ceiling)
     pg.drop(DB)
     return result
+
+
+def sweep_recorder(
+    pg: BenchPostgres,
+    *,
+    rows: int,
+    variants: list[dict[str, Any]],
+    log: IO[str],
+    say: Any,
+) -> dict[str, float]:
+    """sim's recorder with other settings, one run each (for choosing defaults)."""
+    url = pg.create(DB)
+    data = list(outbox_rows(10, rows // 10, status="sending"))
+    found: dict[str, float] = {}
+    for overrides in variants:
+        label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"
+        copy_rows(url, data)
+        out = run_worker("recording-sim", {"url": url, "overrides": overrides}, log=log)
+        found[label] = out["rate"]
+        say(f"  recorder {label}: {out['rate']:,.0f} rows/s")
+    pg.drop(DB)
+    return found

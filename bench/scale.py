@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import psycopg
+
 from bench.data import demo_spec
 from bench.pg import BenchPostgres, query
 from bench.proc import Receiver, run_worker, sim_app
@@ -56,8 +58,9 @@ class ScalePoint:
     total: int
     users: int
     seconds: list[float] = field(default_factory=list)
-    peak_rss_mib: list[float] = field(default_factory=list)
-    idle_rss_mib: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
+    idle_rss_mb: list[float] = field(default_factory=list)
+    peak_backends: list[int] = field(default_factory=list)
     generation: list[float] = field(default_factory=list)
 
     @property
@@ -71,7 +74,7 @@ class ScalePoint:
 
 def _one_run(
     pg: BenchPostgres, receiver: Receiver, total: int, log: IO[str]
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, int]:
     url = pg.create(DB, schema=False)
     receiver.reset()
     n_users = max(1, total // PER_USER)
@@ -89,32 +92,37 @@ def _one_run(
         "SIM_MAIN_APP_URL": receiver.ingest_url,
         "SIM_MAX_ROWS_PER_USER": str(per_user),
     }
-    with sim_app(env, log=log) as app:
-        idle = app.rss_mib()
+    with sim_app(env, log=log) as app, psycopg.connect(url, autocommit=True) as watch:
+        idle = app.rss_mb()
         for u in range(n_users):
             response = app.client.put(f"{app.url}/v1/users/scale-{u:04d}/demo", json=body)
             if response.status_code != 202:
                 raise RuntimeError(f"PUT demo: HTTP {response.status_code}: {response.text}")
         deadline = time.monotonic() + 1800
+        backends = 0
         while True:
-            rows = query(
-                url,
+            row = watch.execute(
                 "select count(*) filter (where live_at is null),"
-                " extract(epoch from max(live_at) - min(enabled_at)) from demo_users",
-            )
-            if rows[0][0] == 0:
-                seconds = float(rows[0][1])
+                " extract(epoch from max(live_at) - min(enabled_at)),"
+                " (select count(*) from pg_stat_activity"
+                "   where datname = current_database() and application_name = 'sim')"
+                " from demo_users"
+            ).fetchone()
+            assert row is not None
+            backends = max(backends, int(row[2]))
+            if row[0] == 0:
+                seconds = float(row[1])
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"scale {total}: not finished within 30 minutes")
             time.sleep(0.2)
-        peak = app.peak_rss_mib()
+        peak = app.peak_rss_mb()
     stats = receiver.stats()
     sent = query(url, "select count(*) from interactions where status = 'sent'")[0][0]
     if sent != n_users * per_user or stats["unique"] != sent:
         raise RuntimeError(f"scale {total}: {sent} sent, receiver has {stats['unique']} unique")
     pg.drop(DB)
-    return seconds, peak, idle
+    return seconds, peak, idle, backends
 
 
 def run_scale(
@@ -135,13 +143,14 @@ def run_scale(
             point = points[total]
             gen = run_worker("generate", {"total": min(total, 100_000)}, log=log)
             point.generation.append(gen["rate"])
-            seconds, peak, idle = _one_run(pg, receiver, total, log)
+            seconds, peak, idle, backends = _one_run(pg, receiver, total, log)
             point.seconds.append(seconds)
-            point.peak_rss_mib.append(peak)
-            point.idle_rss_mib.append(idle)
+            point.peak_backends.append(backends)
+            point.peak_rss_mb.append(peak)
+            point.idle_rss_mb.append(idle)
             say(
                 f"  {total:,}: {seconds:.1f} s ({seconds / total * 1e6:.0f} ms per 1,000), "
-                f"peak RSS {peak:.0f} MiB (idle {idle:.0f}), generation alone "
-                f"{gen['rate']:,.0f}/s"
+                f"peak RSS {peak:.0f} MB (idle {idle:.0f}), generation alone "
+                f"{gen['rate']:,.0f}/s, peak {backends} backends"
             )
     return list(points.values())

@@ -34,12 +34,12 @@ class Series:
         return max(self.values) if self.values else float("nan")
 
     def fmt(self, spec: str = ",.0f", unit: str = "") -> str:
-        """``median (min–max)``, or the one value when there is one."""
+        """``median (min-max)``, or the one value when there is one."""
         if not self.values:
             return "—"
         if len(self.values) == 1:
             return f"{self.median:{spec}}{unit}"
-        return f"{self.median:{spec}}{unit} ({self.lo:{spec}}–{self.hi:{spec}})"
+        return f"{self.median:{spec}}{unit} ({self.lo:{spec}}-{self.hi:{spec}})"
 
 
 def ratio_series(num: Series, den: Series) -> Series:

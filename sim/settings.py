@@ -50,9 +50,10 @@ class Settings:
     main_app_url: str | None = None  # unset → the bundled sink at /sink
     public_url: str = "http://127.0.0.1:8000"  # how sim reaches itself (bundled sink)
     webhook_secret: str | None = None  # one or more whsec_... separated by spaces
-    send_batch_size: int = _opt(100, lo=1, hi=5000)
-    send_concurrency: int = _opt(4, lo=1, hi=256)  # claim/deliver workers per user
-    http_concurrency: int = _opt(32, lo=1, hi=1024)  # requests in flight, all users
+    # batch size and concurrencies: measured in BENCHMARKS.md ("Defaults, and why")
+    send_batch_size: int = _opt(500, lo=1, hi=5000)  # per claim and per request
+    send_concurrency: int = _opt(2, lo=1, hi=256)  # claim/deliver workers per user
+    http_concurrency: int = _opt(8, lo=1, hi=1024)  # claimed batches in flight, all users
     request_timeout_s: float = _opt(10.0, lo=0.05, hi=600)
     max_attempts: int = _opt(10, lo=1, hi=1000)
     backoff_base_s: float = _opt(0.5, lo=0.0, hi=3600)

@@ -151,6 +151,13 @@ update interactions i
    and (u.status = 'sent' or i.status = 'sending')
 """
 
+# the common case, every outcome ``sent``: one array, no join (same effect as _RECORD)
+_RECORD_SENT = """
+update interactions
+   set status = 'sent', sent_at = coalesce(sent_at, now()), last_error = null, updated_at = now()
+ where id = any(%s::uuid[])
+"""
+
 _FAIL_ORPHANS = """
 update interactions
    set status = 'failed', last_error = 'its video could not be delivered', updated_at = now()
@@ -159,16 +166,24 @@ update interactions
 
 
 async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
-    cur = await conn.execute(
-        _RECORD,
-        (
-            [o.id for o in outcomes],
-            [o.status for o in outcomes],
-            [o.retry_in_s for o in outcomes],
-            [o.error for o in outcomes],
-        ),
-    )
-    updated = cur.rowcount
+    sent = [o.id for o in outcomes if o.status == "sent"]
+    rest = [o for o in outcomes if o.status != "sent"] if len(sent) < len(outcomes) else []
+    updated = 0
+    if sent:
+        # a uuid[] literal: adapting a list of UUIDs costs psycopg ~2 us per element in Python
+        literal = "{" + ",".join(map(str, sent)) + "}"
+        updated += (await conn.execute(_RECORD_SENT, (literal,))).rowcount
+    if rest:
+        cur = await conn.execute(
+            _RECORD,
+            (
+                [o.id for o in rest],
+                [o.status for o in rest],
+                [o.retry_in_s for o in rest],
+                [o.error for o in rest],
+            ),
+        )
+        updated += cur.rowcount
     failed_videos = [o.id for o in outcomes if o.kind == "video" and o.status == "failed"]
     if failed_videos:
         await conn.execute(_FAIL_ORPHANS, (failed_videos,))

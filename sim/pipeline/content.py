@@ -183,12 +183,13 @@ class FakerProvider:
 
     def _batches(self, spec: DemoSpec, batch_size: int) -> Iterator[list[Draft]]:
         drafts = self._drafts(spec)
-        while True:
+
+        def take() -> list[Draft]:
             with self._lock:  # the shared Faker instance is only touched under the lock
-                batch = list(islice(drafts, batch_size))
-            if not batch:
-                return
-            yield batch
+                return list(islice(drafts, batch_size))
+
+        # not a generator: a paused generator would keep its last batch alive
+        return iter(take, [])
 
     def _drafts(self, spec: DemoSpec) -> Iterator[Draft]:
         seed, nv, nc, nd = spec.seed, spec.videos, spec.comments, spec.dms

@@ -8,6 +8,7 @@ import random
 import trio
 
 from sim.db import Database, outbox
+from sim.db.outbox import Claimed, Outcome
 from sim.errors import DatabaseError
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
@@ -30,6 +31,9 @@ class Sender:
         self.deliverer = deliverer
         self.recorder = recorder
         self._rng = random.Random()
+        # claimed-but-undelivered batches, all users together: no more than can be sent at
+        # once, so claimed rows never queue in memory, leases ticking, for an HTTP slot
+        self._in_flight = trio.CapacityLimiter(settings.http_concurrency)
 
     async def worker(
         self,
@@ -54,12 +58,23 @@ class Sender:
         failures = 0
         empty = 0
         while True:
-            try:
-                rows = await outbox.claim(self.db, user_id, s.send_batch_size, s.lease_s)
-            except DatabaseError as exc:
+            # reset first: the last batch must not stay alive while waiting for a slot
+            rows: list[Claimed] = []
+            outcomes: list[Outcome] = []
+            claim_error: DatabaseError | None = None
+            async with self._in_flight:
+                try:
+                    rows = await outbox.claim(self.db, user_id, s.send_batch_size, s.lease_s)
+                except DatabaseError as exc:
+                    rows, claim_error = [], exc
+                if rows:
+                    outcomes = await self._deliver(rows, wake)
+            if claim_error is not None:
                 failures += 1
                 delay = backoff_s(failures, 0.05, 2.0, self._rng)
-                log.warning("Claiming for user %s failed (%s); retry in %.2fs", user_id, exc, delay)
+                log.warning(
+                    "Claiming for user %s failed (%s); retry in %.2fs", user_id, claim_error, delay
+                )
                 await trio.sleep(delay)
                 continue
             failures = 0
@@ -69,20 +84,6 @@ class Sender:
                     empty = 0
                 continue
             empty = 0
-            if len(rows) == s.send_batch_size:
-                wake.set()  # more may be due: bring the other workers in
-            try:
-                outcomes = await self.deliverer.deliver(rows)
-                await self.recorder.submit(outcomes)
-            except BaseException:
-                # cancelled mid-delivery (shutdown, disable): give the rows back now
-                # rather than after the lease; the receiver de-duplicates redeliveries
-                with trio.CancelScope(shield=True), trio.move_on_after(2):
-                    try:
-                        await outbox.release(self.db, [r.id for r in rows])
-                    except DatabaseError as exc:
-                        log.warning("Could not release %d rows (%s); lease will", len(rows), exc)
-                raise
             retry = sum(o.status == "pending" for o in outcomes)
             failed = sum(o.status == "failed" for o in outcomes)
             if retry or failed:
@@ -94,3 +95,21 @@ class Sender:
                     failed,
                     next(o.error for o in outcomes if o.status != "sent"),
                 )
+
+    async def _deliver(self, rows: list[Claimed], wake: Wakeup) -> list[Outcome]:
+        """Deliver claimed rows and hand the outcomes to the recorder."""
+        if len(rows) == self.settings.send_batch_size:
+            wake.set()  # more may be due: bring the other workers in
+        try:
+            outcomes = await self.deliverer.deliver(rows)
+            await self.recorder.submit(outcomes)
+        except BaseException:
+            # cancelled mid-delivery (shutdown, disable): give the rows back now
+            # rather than after the lease; the receiver de-duplicates redeliveries
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                try:
+                    await outbox.release(self.db, [r.id for r in rows])
+                except DatabaseError as exc:
+                    log.warning("Could not release %d rows (%s); lease will", len(rows), exc)
+            raise
+        return outcomes

@@ -62,6 +62,7 @@ class Supervisor:
         self.metrics = metrics
         self.sender = sender
         self._provider_factory = provider_factory
+        self._provider: ContentProvider | None = None
         self._users: dict[str, _User] = {}
         self._nursery: trio.Nursery | None = None
         self._rng = random.Random()
@@ -182,7 +183,11 @@ class Supervisor:
         if row is None or not row.enabled:
             return
         spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
-        provider = self._provider_factory()
+        if self._provider is None:
+            # one for all users: every item is a pure function of its user's spec, and
+            # a provider per user cost 35 ms and a fan cache of up to a few MB each
+            self._provider = self._provider_factory()
+        provider = self._provider
         send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
         try:
             async with trio.open_nursery() as nursery:
@@ -230,6 +235,7 @@ class Supervisor:
                     return
                 continue
             await send.send(([d for d in batch if d.seq >= skip], False))
+            batch = None  # not kept alive while waiting for the next slot
 
     async def _store(
         self,
@@ -262,6 +268,7 @@ class Supervisor:
                 for kind, n in Counter(d.kind for d in drafts).items():
                     self.metrics.generated.labels(kind).inc(n)
                 handle.wake.set()
+                del drafts, rows  # not kept alive while waiting for the next batch
 
     async def _await_initial(self, row: UserRow, handle: _User) -> None:
         """Wait until every initial interaction is sent or failed, logging progress."""
