@@ -16,7 +16,7 @@ from faults.faultproc import Service
 pytestmark = pytest.mark.faults
 
 REQUEST_TIMEOUT_S = 1.0  # SIM_REQUEST_TIMEOUT_S of faultkit.SIM_ENV
-SEND_CONCURRENCY = 4  # sim's default, per user
+SEND_CONCURRENCY = 4  # an upper bound: sim's default is 2 workers per user
 OUTAGE_USERS = 2
 OUTAGE_BURST = {"videos": 8, "comments": 300, "dms": 300}
 OUTAGE_FAULTS = {"error_rate": 0.3, "hang_rate": 0.1, "hang_s": 5.0, "retry_after_s": 0.5}
