@@ -11,7 +11,6 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "DatabaseUnavailable",
-    "DeliveryError",
     "InvalidInput",
     "NotFound",
     "PoolExhausted",
@@ -80,9 +79,3 @@ class PoolExhausted(DatabaseUnavailable):
 
     status = 503
     code = "overloaded"
-
-
-class DeliveryError(SimError):
-    """The main app could not be reached or refused a delivery."""
-
-    code = "delivery_error"

@@ -68,7 +68,10 @@ def classify(response: httpx.Response) -> Attempt:
 
 
 class Deliverer:
-    """Sends batches through one shared ``httpx.AsyncClient`` under a global limit."""
+    """Sends batches through one shared ``httpx.AsyncClient``.
+
+    How many requests run at once is the sender's to bound (``http_concurrency``).
+    """
 
     def __init__(
         self,
@@ -82,7 +85,6 @@ class Deliverer:
         self.settings = settings
         self.metrics = metrics
         self.url = settings.delivery_url
-        self.limiter = trio.CapacityLimiter(settings.http_concurrency)
         secrets = settings.webhook_secrets
         self._signer = Webhook(secrets[0]) if secrets else None
         self._rng = rng or random.Random()
@@ -104,17 +106,14 @@ class Deliverer:
         timeout = self.settings.request_timeout_s
         start = trio.current_time()
         attempt = Attempt("retry", f"timed out after {timeout:g}s")
-        async with self.limiter:
-            with trio.move_on_after(timeout):
-                try:
-                    response = await self.client.post(
-                        self.url, content=body.encode(), headers=headers
-                    )
-                    attempt = classify(response)
-                except httpx.TimeoutException:
-                    pass  # the default above
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    attempt = Attempt("retry", f"{type(exc).__name__}: {exc}"[:300])
+        with trio.move_on_after(timeout):
+            try:
+                response = await self.client.post(self.url, content=body.encode(), headers=headers)
+                attempt = classify(response)
+            except httpx.TimeoutException:
+                pass  # the default above
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                attempt = Attempt("retry", f"{type(exc).__name__}: {exc}"[:300])
         outcome = {"ok": "ok", "retry": "retry"}.get(attempt.verdict, "failed")
         self.metrics.deliveries.labels(outcome).inc()
         self.metrics.delivered_items.labels(outcome).inc(len(rows))
