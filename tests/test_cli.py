@@ -181,7 +181,7 @@ async def test_migrate_applies_once(pg_server: EmbeddedPostgres, tmp_path: Path)
         conn.execute(f"create database {name}")
     url = pg_server.url(name)
     try:
-        for expected in ("applied migrations 0001", "schema up to date, version 0001"):
+        for expected in ("applied migrations 0001, 0002", "schema up to date, version 0002"):
             done = await trio.to_thread.run_sync(
                 lambda: subprocess.run(
                     [sys.executable, "-m", "sim", "migrate"],
@@ -194,7 +194,8 @@ async def test_migrate_applies_once(pg_server: EmbeddedPostgres, tmp_path: Path)
             )
             assert done.returncode == 0, done.stderr
             assert expected in done.stdout
-        assert sql(url, "select version from sim_schema_migrations") == [(1,)]
+        versions = sql(url, "select version from sim_schema_migrations order by version")
+        assert versions == [(1,), (2,)]
     finally:
         with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
             conn.execute(f"drop database if exists {name} with (force)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from sim.db.pool import Conn, Database
 from sim.errors import DatabaseError
@@ -95,7 +96,9 @@ async def store_rows(
 
 _CLAIM = """
 with due as (
-    select i.id from interactions i
+    -- the row's physical address: the update below finds it without a primary-key
+    -- probe (the row is locked, so it cannot move before the update)
+    select i.ctid as tid from interactions i
     where i.user_id = %(user_id)s
       and i.status in ('pending', 'sending')
       and i.due_at <= now()
@@ -113,18 +116,17 @@ update interactions i
        due_at = now() + make_interval(secs => %(lease_s)s),
        updated_at = now()
   from due
- where i.id = due.id
+ where i.ctid = due.tid
 returning i.id, i.seq, i.kind, i.attempts, i.payload::text as payload_json
 """
 
 
 async def _claim(conn: Conn, user_id: str, limit: int, lease_s: float) -> list[Claimed]:
-    cur = await conn.execute(_CLAIM, {"user_id": user_id, "limit": limit, "lease_s": lease_s})
-    rows = await cur.fetchall()
-    out = [
-        Claimed(r["id"], user_id, r["seq"], r["kind"], r["attempts"], r["payload_json"])
-        for r in rows
-    ]
+    # plain tuples: a dict per row costs more than the rest of the claim's Python work
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(_CLAIM, {"user_id": user_id, "limit": limit, "lease_s": lease_s})
+        rows = await cur.fetchall()
+    out = [Claimed(id_, user_id, seq, kind, tries, doc) for id_, seq, kind, tries, doc in rows]
     out.sort(key=lambda c: c.seq)
     return out
 
@@ -161,7 +163,7 @@ update interactions
 _FAIL_ORPHANS = """
 update interactions
    set status = 'failed', last_error = 'its video could not be delivered', updated_at = now()
- where video_id = any(%s::uuid[]) and status = 'pending'
+ where user_id = any(%s::text[]) and status = 'pending' and video_id = any(%s::uuid[])
 """
 
 
@@ -184,9 +186,10 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
             ),
         )
         updated += cur.rowcount
-    failed_videos = [o.id for o in outcomes if o.kind == "video" and o.status == "failed"]
+    failed_videos = [o for o in outcomes if o.kind == "video" and o.status == "failed"]
     if failed_videos:
-        await conn.execute(_FAIL_ORPHANS, (failed_videos,))
+        owners = sorted({o.user_id for o in failed_videos})
+        await conn.execute(_FAIL_ORPHANS, (owners, [o.id for o in failed_videos]))
     return updated
 
 

@@ -126,6 +126,23 @@ async def test_cancelled_query_stops_on_the_server_and_connection_is_reused(
     assert db1.stats()["pool_size"] == 1
 
 
+async def test_pool_hands_out_the_most_recently_returned_connection(
+    settings: Settings, nursery: trio.Nursery
+) -> None:
+    """Checkouts are LIFO: one after another they reuse one warm backend, not all in turn."""
+    assert settings.database_url
+    three = settings.replace(pool_min_size=3, pool_max_size=3, pool_timeout_s=5)
+    database = Database(three, settings.database_url)
+    with trio.fail_after(15):
+        await nursery.start(database.run)
+        assert database.stats()["pool_size"] == 3
+        pids = [await database.transaction(_backend_pid) for _ in range(6)]
+        assert len(set(pids)) == 1, pids
+
+    database.close()
+    await database.wait_closed(10)
+
+
 async def test_pool_recovers_after_backends_are_terminated(db: Database, db_url: str) -> None:
     """After pg_terminate_backend of every pool connection the next operation still succeeds."""
     with trio.fail_after(5):
