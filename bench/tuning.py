@@ -23,7 +23,7 @@ RECORDER_VARIANTS: list[dict[str, Any]] = [
 ]
 #: one user's stored rows (section 2's case): what one user's workers can do
 RELAY_ONE: list[dict[str, Any]] = [
-    *({"send_batch_size": b} for b in (100, 250, 1000)),
+    *({"send_batch_size": b} for b in (250, 500, 2000)),
     *({"send_concurrency": c} for c in (1, 4)),
 ]
 #: several users at once: what the global limits and the pool do
