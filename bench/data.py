@@ -42,6 +42,7 @@ def outbox_rows(
                     r.seq,
                     r.kind,
                     r.video_id,
+                    r.video_seq,
                     r.payload_json,
                     r.created_at,
                     status,

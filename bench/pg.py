@@ -21,7 +21,7 @@ __all__ = ["BenchPostgres", "bench_postgres", "execute", "query"]
 
 TEMPLATE = "bench_template"
 
-COPY_COLUMNS = "id, user_id, seq, kind, video_id, payload, created_at, status, attempts"
+COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at, status, attempts"
 
 
 def execute(url: str, *statements: str, params: Any = None) -> None:

@@ -1,11 +1,13 @@
 """Recording throughput: mark N delivered interactions ``sent``, three ways, side by side.
 
-(a) the old service's method: sync psycopg, ``UPDATE ... WHERE id IN (50 ids)`` one batch
-    at a time, committed each, a new connection every 200 rows;
+(a) the old service's method: sync psycopg, ``UPDATE ... WHERE key IN (50 keys)`` one batch
+    at a time, committed each, a new connection every 200 rows (the key is the table's
+    primary key, ``(user_id, seq)``);
 (b) sim's ``Recorder`` as shipped (the ``Settings`` defaults) writing through
     ``sim.db.outbox.record``, fed as the senders feed it (lists of ``send_batch_size``);
 (c) raw psycopg (asyncio, one connection per concurrent writer) over a small grid of
-    batch size x concurrency x (``= any(%s)`` | ``from unnest(%s)``): the ceiling.
+    batch size x concurrency x (``seq = any(%s)`` per user | ``from unnest(%s, %s)``): the
+    ceiling.
 
 Every run starts from the same table: the rows COPYed afresh, VACUUM ANALYZE, CHECKPOINT.
 """
@@ -37,16 +39,23 @@ __all__ = ["RecordingResult", "old_method", "raw_variant", "run_recording", "sim
 
 DB = "bench_recording"
 
-_ANY = "update interactions set status = 'sent', sent_at = now() where id = any(%s::uuid[])"
+# rows are addressed by their key, (user_id, seq): one statement per user in the batch
+_ANY = (
+    "update interactions set status = 'sent', sent_at = now()"
+    " where user_id = %s and seq = any(%s::int8[])"
+)
 _UNNEST = (
     "update interactions i set status = 'sent', sent_at = now()"
-    " from unnest(%s::uuid[]) as u(id) where i.id = u.id"
+    " from unnest(%s::text[], %s::int8[]) as u(user_id, seq)"
+    " where i.user_id = u.user_id and i.seq = u.seq"
 )
 
+Delivered = tuple[uuid.UUID, str, int, str]  # id, user_id, seq, kind
 
-def _delivered(url: str) -> list[tuple[uuid.UUID, str, str]]:
-    rows = query(url, "select id, user_id, kind from interactions where status = 'sending'")
-    return [(r[0], r[1], r[2]) for r in rows]
+
+def _delivered(url: str) -> list[Delivered]:
+    rows = query(url, "select id, user_id, seq, kind from interactions where status = 'sending'")
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def _result(n: int, seconds: float, **extra: Any) -> dict[str, Any]:
@@ -55,38 +64,39 @@ def _result(n: int, seconds: float, **extra: Any) -> dict[str, Any]:
 
 # --- worker side (each runs in its own process) ------------------------------------------
 def old_method(args: dict[str, Any]) -> dict[str, Any]:
-    """(a): 50-row ``IN (...)`` UPDATEs, commit each, a new session every 200 rows."""
+    """(a): 50-row ``IN (...)`` UPDATEs by key, commit each, a new session every 200 rows."""
     url = args["url"]
-    ids = [i for i, _, _ in _delivered(url)]
+    keys = [(user, seq) for _, user, seq, _ in _delivered(url)]
     batch, per_session = 50, 200
     sessions = 0
     started = time.perf_counter()
     conn: psycopg.Connection[Any] | None = None
     try:
-        for start in range(0, len(ids), batch):
+        for start in range(0, len(keys), batch):
             if start % per_session == 0:
                 if conn is not None:
                     conn.close()
                 conn = psycopg.connect(url)
                 sessions += 1
             assert conn is not None
-            chunk = ids[start : start + batch]
-            marks = ", ".join(["%s"] * len(chunk))
+            chunk = keys[start : start + batch]
+            marks = ", ".join(["(%s, %s)"] * len(chunk))
             conn.execute(
-                f"UPDATE interactions SET status = 'sent', sent_at = now() WHERE id IN ({marks})",
-                chunk,
+                "UPDATE interactions SET status = 'sent', sent_at = now()"
+                f" WHERE (user_id, seq) IN ({marks})",
+                [v for key in chunk for v in key],
             )
             conn.commit()
     finally:
         if conn is not None:
             conn.close()
-    return _result(len(ids), time.perf_counter() - started, sessions=sessions)
+    return _result(len(keys), time.perf_counter() - started, sessions=sessions)
 
 
 async def _sim_recorder(url: str, overrides: dict[str, Any]) -> dict[str, Any]:
     settings = Settings(database_url=url, **overrides)
     delivered = await trio.to_thread.run_sync(_delivered, url)
-    outcomes = [Outcome(i, user, kind, "sent") for i, user, kind in delivered]
+    outcomes = [Outcome(i, user, seq, kind, "sent") for i, user, seq, kind in delivered]
     step = settings.send_batch_size
     async with trio.open_nursery() as nursery:
         db: Database = await nursery.start(Database(settings, url).run)
@@ -115,14 +125,23 @@ def sim_recorder(args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _raw(url: str, batch: int, concurrency: int, method: str) -> dict[str, Any]:
-    ids = [i for i, _, _ in _delivered(url)]
-    sql = _ANY if method == "any" else _UNNEST
-    chunks = iter([ids[s : s + batch] for s in range(0, len(ids), batch)])
+    keys = [(user, seq) for _, user, seq, _ in _delivered(url)]
+    chunks = iter([keys[s : s + batch] for s in range(0, len(keys), batch)])
     conns = [await psycopg.AsyncConnection.connect(url) for _ in range(concurrency)]
+
+    async def write(conn: psycopg.AsyncConnection[Any], chunk: list[tuple[str, int]]) -> None:
+        if method == "unnest":
+            await conn.execute(_UNNEST, ([u for u, _ in chunk], [s for _, s in chunk]))
+            return
+        per_user: dict[str, list[int]] = {}
+        for user, seq in chunk:
+            per_user.setdefault(user, []).append(seq)
+        for user, seqs in per_user.items():
+            await conn.execute(_ANY, (user, seqs))
 
     async def writer(conn: psycopg.AsyncConnection[Any]) -> None:
         for chunk in chunks:  # a shared iterator: each chunk is taken once
-            await conn.execute(sql, (chunk,))
+            await write(conn, chunk)
             await conn.commit()
 
     started = time.perf_counter()
@@ -130,7 +149,7 @@ async def _raw(url: str, batch: int, concurrency: int, method: str) -> dict[str,
     seconds = time.perf_counter() - started
     for c in conns:
         await c.close()
-    return _result(len(ids), seconds, batch=batch, concurrency=concurrency, method=method)
+    return _result(len(keys), seconds, batch=batch, concurrency=concurrency, method=method)
 
 
 def raw_variant(args: dict[str, Any]) -> dict[str, Any]:

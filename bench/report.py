@@ -106,8 +106,8 @@ def _recording(rec: RecordingResult) -> list[str]:
         "COPYed afresh, VACUUM ANALYZEd and CHECKPOINTed before every run.",
         "",
         "- **(a) old method**: sync psycopg, `UPDATE interactions SET status = 'sent', "
-        "sent_at = now() WHERE id IN (50 ids)`, one batch at a time, a commit each, "
-        "a new connection every 200 rows.",
+        "sent_at = now() WHERE (user_id, seq) IN (50 keys)` (the primary key), one batch "
+        "at a time, a commit each, a new connection every 200 rows.",
         f"- **(b) sim's recorder as shipped**: `Recorder` writing through "
         f"`sim.db.outbox.record` with the `Settings` defaults (batches of "
         f"{s.record_batch_size:,}, {s.record_concurrency} in flight, pool "
@@ -146,7 +146,7 @@ def _recording(rec: RecordingResult) -> list[str]:
                     if (v.batch, v.concurrency, v.method) == (b, c, m)
                 ]
                 cells.append(f"{hit[0]:,.0f}" if hit else "—")
-            label = "`= any(%s)`" if m == "any" else "`from unnest(%s)`"
+            label = "`seq = any(%s)` per user" if m == "any" else "`from unnest(%s, %s)`"
             grid_rows.append([f"{b:,}", label, *cells])
     out += _table(["batch", "statement", *(f"x {c}" for c in concs)], grid_rows)
     return [*out, ""]

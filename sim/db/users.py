@@ -155,9 +155,9 @@ async def disable_user(db: Database, user_id: str) -> UserRow | None:
 
 async def _purge_batch(conn: Conn, user_id: str, limit: int) -> int:
     cur = await conn.execute(
-        "delete from interactions where id in"
-        " (select id from interactions where user_id = %s limit %s)",
-        (user_id, limit),
+        "delete from interactions where user_id = %s and seq in"
+        " (select seq from interactions where user_id = %s order by seq limit %s)",
+        (user_id, user_id, limit),
     )
     deleted = cur.rowcount
     if deleted < limit:

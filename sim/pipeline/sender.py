@@ -108,7 +108,7 @@ class Sender:
             # rather than after the lease; the receiver de-duplicates redeliveries
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 try:
-                    await outbox.release(self.db, [r.id for r in rows])
+                    await outbox.release(self.db, rows)
                 except DatabaseError as exc:
                     log.warning("Could not release %d rows (%s); lease will", len(rows), exc)
             raise

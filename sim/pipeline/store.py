@@ -28,7 +28,8 @@ def to_rows(
     for d in drafts:
         ident = interaction_id(run_id, d.seq)
         # videos come first in a run, so video number i has seq i
-        video_id = interaction_id(run_id, d.video_index) if d.video_index is not None else None
+        video_seq = d.video_index
+        video_id = interaction_id(run_id, video_seq) if video_seq is not None else None
         created_at = anchor - timedelta(seconds=d.age_s)
         payload = {
             "id": str(ident),
@@ -42,7 +43,13 @@ def to_rows(
         }
         rows.append(
             NewRow(
-                ident, d.seq, d.kind, video_id, json.dumps(payload, ensure_ascii=False), created_at
+                ident,
+                d.seq,
+                d.kind,
+                video_id,
+                json.dumps(payload, ensure_ascii=False),
+                created_at,
+                video_seq,
             )
         )
     return rows

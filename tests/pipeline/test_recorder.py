@@ -21,7 +21,7 @@ from sim.settings import Settings
 
 
 def outcomes(n: int, user: str = "u") -> list[Outcome]:
-    return [Outcome(uuid.uuid4(), user, "dm", "sent") for _ in range(n)]
+    return [Outcome(uuid.uuid4(), user, seq, "dm", "sent") for seq in range(n)]
 
 
 class FakeWrites:
@@ -147,7 +147,7 @@ async def test_slow_batch_is_cut_by_batch_timeout(
     assert rec.batches_abandoned == 1
 
 
-async def _seed_rows(db: Database, user: str, n: int) -> list[uuid.UUID]:
+async def _seed_rows(db: Database, user: str, n: int) -> list[tuple[uuid.UUID, int]]:
     await users.enable_user(db, user, users.DemoConfig(0, 0, n, 0, 1))
     row = await users.get_user(db, user)
     assert row is not None
@@ -156,7 +156,7 @@ async def _seed_rows(db: Database, user: str, n: int) -> list[uuid.UUID]:
     await outbox.store_rows(db, user, row.run_id, rows, live=False)
     claimed = await outbox.claim(db, user, n, 60)
     assert len(claimed) == n
-    return [c.id for c in claimed]
+    return [(c.id, c.seq) for c in claimed]
 
 
 @pytest.mark.parametrize("fault", ["killed_connection", "statement_timeout"])
@@ -186,7 +186,7 @@ async def test_real_batch_failure_is_retried_and_nothing_lost(
             await nursery.start(rec.run)
             for start in range(0, 3000, 100):
                 await rec.submit(
-                    [Outcome(i, "rec", "dm", "sent") for i in ids[start : start + 100]]
+                    [Outcome(i, "rec", seq, "dm", "sent") for i, seq in ids[start : start + 100]]
                 )
             rec.close()
     assert injected == 2 and rec.batches_abandoned == 0
