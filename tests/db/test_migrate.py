@@ -167,3 +167,45 @@ async def test_sessions_run_in_utc(db: Database) -> None:
     now: datetime = got["now"]
     assert now.utcoffset() is not None and now.utcoffset() == UTC.utcoffset(now)
     assert abs((datetime.now(UTC) - now).total_seconds()) < 60
+
+
+async def test_keying_by_user_and_seq_keeps_existing_rows(empty_db: Database) -> None:
+    """Rows stored before 0003 keep their data, get video_seq, and are keyed by (user, seq)."""
+    from sim.db.migrate import _apply
+
+    before = [m for m in load_migrations() if m.version < 3]
+    await empty_db.transaction(_apply, before)
+    video, comment = uuid.uuid4(), uuid.uuid4()
+
+    async def seed(conn: Conn) -> None:
+        stored = ((video, 0, "video", None), (comment, 1, "comment", video))
+        for ident, seq, kind, video_id in stored:
+            await conn.execute(
+                "insert into interactions (id, user_id, seq, kind, video_id, payload, created_at)"
+                " values (%s, 'old', %s, %s, %s, '{}', now())",
+                (ident, seq, kind, video_id),
+            )
+
+    await empty_db.transaction(seed)
+    assert await apply_migrations(empty_db) == [m.version for m in load_migrations()][2:]
+
+    async def rows(conn: Conn) -> list[dict[str, Any]]:
+        cur = await conn.execute(
+            "select id, seq, video_seq from interactions where user_id = 'old' order by seq"
+        )
+        return list(await cur.fetchall())
+
+    assert await empty_db.transaction(rows) == [
+        {"id": video, "seq": 0, "video_seq": None},
+        {"id": comment, "seq": 1, "video_seq": 0},
+    ]
+
+    async def key(conn: Conn) -> list[Any]:
+        cur = await conn.execute(
+            "select pg_get_indexdef(indexrelid) as d from pg_index"
+            " where indrelid = 'interactions'::regclass and indisprimary"
+        )
+        return [r["d"] for r in await cur.fetchall()]
+
+    (definition,) = await empty_db.transaction(key)
+    assert "(user_id, seq)" in definition

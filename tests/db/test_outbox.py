@@ -1,0 +1,73 @@
+"""The outbox against real PostgreSQL: claims, keyed recording and release across users."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from conftest import sql
+
+from sim.db import Database, outbox, users
+from sim.db.outbox import Claimed, NewRow, Outcome
+from sim.pipeline.store import to_rows
+
+
+async def _seed(db: Database, user: str, n: int) -> list[Claimed]:
+    await users.enable_user(db, user, users.DemoConfig(0, 0, n, 0, 1))
+    row = await users.get_user(db, user)
+    assert row is not None
+    now = datetime.now(UTC)
+    rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(n)]
+    await outbox.store_rows(db, user, row.run_id, rows, live=False)
+    return await outbox.claim(db, user, n, 60)
+
+
+def _sent(rows: list[Claimed]) -> list[Outcome]:
+    return [Outcome(r.id, r.user_id, r.seq, r.kind, "sent") for r in rows]
+
+
+async def test_one_batch_records_rows_of_several_users(db: Database, db_url: str) -> None:
+    """A batch mixing users (one with a quote in its id) records every row by its key."""
+    a = await _seed(db, "ann", 5)
+    b = await _seed(db, "bob.o'neil", 3)
+    retry = Outcome(a[0].id, "ann", a[0].seq, "dm", "pending", 30.0, "HTTP 503")
+    assert await outbox.record(db, [retry, *_sent(a[1:]), *_sent(b)]) == 8
+    assert sql(
+        db_url,
+        "select user_id, status, count(*) from interactions group by 1, 2 order by 1, 2",
+    ) == [("ann", "pending", 1), ("ann", "sent", 4), ("bob.o'neil", "sent", 3)]
+    assert sql(db_url, "select last_error from interactions where status = 'pending'") == [
+        ("HTTP 503",)
+    ]
+
+
+async def test_release_gives_claimed_rows_back_by_key(db: Database, db_url: str) -> None:
+    """Released rows are pending and due again; rows already sent are left alone."""
+    rows = await _seed(db, "cat", 4)
+    await outbox.record(db, _sent(rows[:1]))
+    assert await outbox.release(db, rows) == 3
+    assert sql(db_url, "select status, count(*) from interactions group by 1 order by 1") == [
+        ("pending", 3),
+        ("sent", 1),
+    ]
+    again = await outbox.claim(db, "cat", 10, 60)
+    assert sorted(r.seq for r in again) == [1, 2, 3]
+
+
+async def test_a_comment_is_claimed_only_after_its_video_is_sent(db: Database) -> None:
+    """The comment finds its video by seq: not claimable until the video is recorded sent."""
+    from sim.pipeline.content import DemoSpec, FakerProvider
+
+    await users.enable_user(db, "dan", users.DemoConfig(1, 2, 0, 0, 7))
+    user = await users.get_user(db, "dan")
+    assert user is not None
+    drafts = [d for batch in FakerProvider().initial(DemoSpec(1, 2, 0, 7), 100) for d in batch]
+    rows = to_rows("dan", user.run_id, datetime.now(UTC), drafts)
+    assert [r.video_seq for r in rows] == [None, 0, 0]
+    await outbox.store_rows(db, "dan", user.run_id, rows, live=False)
+
+    first = await outbox.claim(db, "dan", 10, 60)
+    assert [r.kind for r in first] == ["video"]
+    assert await outbox.claim(db, "dan", 10, 60) == []
+    await outbox.record(db, _sent(first))
+    assert [r.kind for r in await outbox.claim(db, "dan", 10, 60)] == ["comment", "comment"]
