@@ -502,14 +502,17 @@ CHANGES = """## What profiling found, and what was changed in sim
   rotate over every backend, each with cold plan and catalogue caches. sim's pool now
   takes the most recently returned connection first (LIFO; idle ones drift to the end
   the pool shrinks from): recorder ÷ ceiling ~0.8 → ~0.95.
-- **Claim and index maintenance** (`sim/db/outbox.py`, migration `0002`): the relay is
+- **Index maintenance** (`sim/db/outbox.py`, migrations `0002` and `0003`): the relay is
   bound by PostgreSQL's CPU, and each claim and each record writes a new version of the
-  row with an entry in every index. `interactions_video` (used only when a video fails
-  for good) cost one of those entries on every status change of every comment; it is
-  dropped, and that rare query goes through `interactions_due` with the user's id. The
-  claim's UPDATE finds the locked rows by `ctid` (a TID scan) instead of a primary-key
-  probe each. Together: PostgreSQL CPU per 100k relayed -21%, relay +17% side by side.
-  Claimed rows come back as tuples, not dicts.
+  row with an entry in every index. Two of the four indexes did not pay for that.
+  `interactions_video` was read only when a video fails for good; that query now goes
+  through `interactions_due` with the user's id. The primary key on `id` duplicated
+  `(user_id, seq)`, which had an index of its own and is as unique (ids are derived from
+  `(run_id, seq)`): it is now the primary key, the recorder and release address rows by
+  it, and a comment names its video by `video_seq`. The claim's UPDATE finds the rows it
+  locked by `ctid` (a TID scan) instead of a key probe each, and claimed rows come back as
+  tuples, not dicts. Side by side on the 100k relay, PostgreSQL's CPU went 3.0 → 2.4 →
+  2.0 s and the relay +17%, then +16%.
 - **Defaults** (`sim/settings.py`): `send_batch_size` 100 → 500 → 1,000,
   `send_concurrency` 4 → 2, `http_concurrency` 32 → 8; see "Defaults, and why".
 """
@@ -517,24 +520,17 @@ CHANGES = """## What profiling found, and what was changed in sim
 
 GAPS: dict[str, str] = {
     "rec-ceil": "Each recorder batch crosses from Trio to asyncio (trio-asyncio) and checks "
-    "its pooled connection out with a liveness round trip, in the same Python thread that "
-    "feeds the recorder; the raw ceiling is plain asyncio on its own fixed connections. On "
-    "two cores that client CPU is taken from the PostgreSQL backends doing the UPDATEs. "
-    "Skipping the liveness check alone was worth about 3% in a trial; settings do not move "
-    "the rest (every recorder variant from 1,000 x 2 to 2,500 x 4 lands on one plateau).",
+    "its pooled connection out with a liveness round trip the ceiling does not make, in "
+    "the same Python thread that feeds the recorder. With the pool's order fixed (see "
+    "above) that fixed cost per batch is what remains, and it weighs more as the UPDATEs "
+    "get cheaper.",
     "relay-rate": "See the next line: the claims are the bound.",
-    "relay-pgq": "Both are bound by the same database work, and it is about equal per "
-    "item: a claim locks and updates each row (non-HOT: four index entries), a record "
-    "updates it again; pgqueuer's dequeue and completion are a locking update, a delete "
-    "and an insert. sim's edge comes from batching, and pgqueuer batched by 1,000 has "
-    "most of it too. Timing the pipeline's phases shows where sim waits: its workers "
-    "spend ~80% of the run in claims, and a 500-row claim that takes 9 ms alone takes "
-    "16 ms beside the recorder's UPDATEs, 26 ms with a second worker claiming for the "
-    "same user and 51 ms with four — concurrent claims of one user contend (locks skipped, "
-    "the same index pages written) instead of overlapping, while PostgreSQL uses about "
-    "one core. A lower fill factor, a `json` payload column and other pool sizes "
-    "were tried and changed nothing measurable; 1,000-row batches are ~5% faster on "
-    "loopback.",
+    "relay-pgq": "Both are bound by PostgreSQL's per-row work. sim writes two row versions "
+    "per interaction (claim, then record), each with entries in its two indexes; "
+    "pgqueuer's dequeue and completion are a locking update, a delete and an insert into "
+    "its log. The next step would be to make recording a HOT update: the due index on a "
+    "narrow queue table of its own, so that marking a row sent touches no index "
+    "(about +13% at the SQL level in a trial, a schema change not made here).",
     "visible": "Each user's 208 items take two rounds of claims, because comments wait "
     "until their video is recorded `sent`.",
     "scale-time": "With 100 users at once, more claims come back partial (each user's rows "

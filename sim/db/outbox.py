@@ -222,7 +222,10 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
 
 
 async def record(db: Database, outcomes: Sequence[Outcome]) -> int:
-    """Write a batch of delivery outcomes in one statement; return rows updated.
+    """Write a batch of delivery outcomes in one transaction; return rows updated.
+
+    Rows are addressed by their key, ``(user_id, seq)``: all ``sent`` (the usual case)
+    is one statement per user in the batch, anything else one joined statement.
 
     A ``sent`` outcome always wins (it is terminal); a retry or failure only
     applies to a row still ``sending``. Comments of a video that failed for
