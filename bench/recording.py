@@ -1,8 +1,8 @@
 """Recording throughput: mark N delivered interactions ``sent``, three ways, side by side.
 
-(a) the old service's method: sync psycopg, ``UPDATE ... WHERE key IN (50 keys)`` one batch
-    at a time, committed each, a new connection every 200 rows (the key is the table's
-    primary key, ``(user_id, seq)``);
+(a) the old service's method: sync psycopg, ``UPDATE ... WHERE id IN (50 ids)`` one batch
+    at a time, committed each, a new connection every 200 rows, on the table as the old
+    service had it: with a unique index on ``id`` (created for these runs only);
 (b) sim's ``Recorder`` as shipped (the ``Settings`` defaults) writing through
     ``sim.db.outbox.record``, fed as the senders feed it (lists of ``send_batch_size``);
 (c) raw psycopg (asyncio, one connection per concurrent writer) over a small grid of
@@ -26,7 +26,7 @@ import psycopg
 import trio
 
 from bench.data import outbox_rows
-from bench.pg import BenchPostgres, copy_rows, query
+from bench.pg import BenchPostgres, copy_rows, execute, query
 from bench.proc import run_worker
 from bench.stats import Series, ratio_series
 from sim.db import Database, outbox
@@ -50,6 +50,8 @@ _UNNEST = (
     " where i.user_id = u.user_id and i.seq = u.seq"
 )
 
+OLD_ID_INDEX = "create unique index interactions_old_id on interactions (id)"
+
 Delivered = tuple[uuid.UUID, str, int, str]  # id, user_id, seq, kind
 
 
@@ -64,33 +66,32 @@ def _result(n: int, seconds: float, **extra: Any) -> dict[str, Any]:
 
 # --- worker side (each runs in its own process) ------------------------------------------
 def old_method(args: dict[str, Any]) -> dict[str, Any]:
-    """(a): 50-row ``IN (...)`` UPDATEs by key, commit each, a new session every 200 rows."""
+    """(a): 50-row ``IN (...)`` UPDATEs by id, commit each, a new session every 200 rows."""
     url = args["url"]
-    keys = [(user, seq) for _, user, seq, _ in _delivered(url)]
+    ids = [i for i, _, _, _ in _delivered(url)]
     batch, per_session = 50, 200
     sessions = 0
     started = time.perf_counter()
     conn: psycopg.Connection[Any] | None = None
     try:
-        for start in range(0, len(keys), batch):
+        for start in range(0, len(ids), batch):
             if start % per_session == 0:
                 if conn is not None:
                     conn.close()
                 conn = psycopg.connect(url)
                 sessions += 1
             assert conn is not None
-            chunk = keys[start : start + batch]
-            marks = ", ".join(["(%s, %s)"] * len(chunk))
+            chunk = ids[start : start + batch]
+            marks = ", ".join(["%s"] * len(chunk))
             conn.execute(
-                "UPDATE interactions SET status = 'sent', sent_at = now()"
-                f" WHERE (user_id, seq) IN ({marks})",
-                [v for key in chunk for v in key],
+                f"UPDATE interactions SET status = 'sent', sent_at = now() WHERE id IN ({marks})",
+                chunk,
             )
             conn.commit()
     finally:
         if conn is not None:
             conn.close()
-    return _result(len(keys), time.perf_counter() - started, sessions=sessions)
+    return _result(len(ids), time.perf_counter() - started, sessions=sessions)
 
 
 async def _sim_recorder(url: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -210,8 +211,15 @@ def run_recording(
 
     def measured(kind: str, args: dict[str, Any]) -> dict[str, Any]:
         copy_rows(url, data)
+        old = kind == "recording-old"
+        if old:  # the old service's table was keyed by id
+            execute(url, OLD_ID_INDEX, "vacuum (analyze) interactions", "checkpoint")
         before = pg.sessions(DB)
-        out = run_worker(kind, {"url": url, **args}, log=log)
+        try:
+            out = run_worker(kind, {"url": url, **args}, log=log)
+        finally:
+            if old:
+                execute(url, "drop index if exists interactions_old_id")
         out["sessions_opened"] = pg.sessions(DB) - before
         sent = query(url, "select count(*) from interactions where status = 'sent'")[0][0]
         if sent != len(data):

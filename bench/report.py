@@ -106,8 +106,10 @@ def _recording(rec: RecordingResult) -> list[str]:
         "COPYed afresh, VACUUM ANALYZEd and CHECKPOINTed before every run.",
         "",
         "- **(a) old method**: sync psycopg, `UPDATE interactions SET status = 'sent', "
-        "sent_at = now() WHERE (user_id, seq) IN (50 keys)` (the primary key), one batch "
-        "at a time, a commit each, a new connection every 200 rows.",
+        "sent_at = now() WHERE id IN (50 ids)`, one batch at a time, a commit each, "
+        "a new connection every 200 rows — on the table as the old service had it, with a "
+        "unique index on `id` (sim's key is `(user_id, seq)`; the index is created for "
+        "these runs and dropped after).",
         f"- **(b) sim's recorder as shipped**: `Recorder` writing through "
         f"`sim.db.outbox.record` with the `Settings` defaults (batches of "
         f"{s.record_batch_size:,}, {s.record_concurrency} in flight, pool "
