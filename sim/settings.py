@@ -62,8 +62,8 @@ class Settings:
     idle_poll_s: float = _opt(0.5, lo=0.01, hi=60)
 
     # --- recording delivery results -------------------------------------------
-    record_batch_size: int = _opt(1000, lo=1, hi=50_000)
-    record_concurrency: int = _opt(4, lo=1, hi=64)
+    record_batch_size: int = _opt(2500, lo=1, hi=50_000)
+    record_concurrency: int = _opt(2, lo=1, hi=64)
     record_flush_interval_s: float = _opt(0.05, lo=0.001, hi=60)
     batch_timeout_s: float = _opt(10.0, lo=0.05, hi=600)
     record_max_retries: int = _opt(5, lo=0, hi=1000)
