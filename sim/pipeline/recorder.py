@@ -2,7 +2,8 @@
 
 Outcomes arrive on a bounded channel (a slow database slows the senders, memory
 stays flat). They are flushed when ``record_batch_size`` have gathered or
-``record_flush_interval_s`` after the first one, whichever comes first. Each
+``record_flush_interval_s`` after the first one, whichever comes first, and at
+once when a video was sent (its comments wait for that record). Each
 batch is one statement in its own short transaction under
 ``trio.fail_after(batch_timeout_s)``; at most ``record_concurrency`` run at
 once. A failing batch is retried with backoff while the others proceed; if it
@@ -86,6 +87,9 @@ class Recorder:
                     if not pending:
                         deadline = trio.current_time() + s.record_flush_interval_s
                     pending.extend(outcomes)
+                    if any(o.kind == "video" and o.status == "sent" for o in outcomes):
+                        # comments wait until their video is recorded: no batching delay
+                        deadline = trio.current_time()
                 due = trio.current_time() >= deadline
                 while len(pending) >= s.record_batch_size or (pending and due):
                     batch, pending = pending[: s.record_batch_size], pending[s.record_batch_size :]

@@ -68,6 +68,25 @@ async def test_full_batches_flush_by_size(
     assert sorted(writes.batches) == [500, 1000, 1000]
 
 
+async def test_a_sent_video_is_recorded_without_waiting_for_the_interval(
+    settings: Settings, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Comments wait for their video's record, so a batch with a sent video flushes at once."""
+    writes = FakeWrites()
+    rec = make(settings, writes, record_flush_interval_s=10)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(rec.run)
+        await rec.submit(outcomes(3))
+        await trio.sleep(1)
+        assert writes.batches == []  # DMs alone wait for the interval
+        video = Outcome(uuid.uuid4(), "u", 99, "video", "sent")
+        start = trio.current_time()
+        await rec.submit([video])
+        await trio.testing.wait_all_tasks_blocked()
+        assert writes.batches == [4] and trio.current_time() - start < 0.01
+        rec.close()
+
+
 async def test_partial_batch_flushes_after_the_interval(
     settings: Settings, autojump_clock: trio.testing.MockClock
 ) -> None:
