@@ -36,15 +36,4 @@ def outbox_rows(
         run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"sim-bench/{seed}/{user_id}")
         for drafts in provider.initial(demo_spec(per_user, seed + u), 1000):
             for r in to_rows(user_id, run_id, anchor, drafts):
-                yield (
-                    r.id,
-                    user_id,
-                    r.seq,
-                    r.kind,
-                    r.video_id,
-                    r.video_seq,
-                    r.payload_json,
-                    r.created_at,
-                    status,
-                    attempts,
-                )
+                yield (*r.copy_values(user_id), status, attempts)

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import trio
 
-from sim.db import Database, apply_migrations
+from sim.db import Database, apply_migrations, outbox
 from sim.db.embedded import EmbeddedPostgres, _start
 from sim.settings import Settings
 
@@ -21,7 +21,7 @@ __all__ = ["BenchPostgres", "bench_postgres", "execute", "query"]
 
 TEMPLATE = "bench_template"
 
-COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at, status, attempts"
+COPY_COLUMNS = outbox.COPY_COLUMNS + ", status, attempts"
 
 
 def execute(url: str, *statements: str, params: Any = None) -> None:

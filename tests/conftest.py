@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from sim.db import Database, apply_migrations
+from sim.db import Database, apply_migrations, outbox, users
 from sim.db.embedded import EmbeddedPostgres, _start
+from sim.db.outbox import Claimed, NewRow
 from sim.settings import Settings
 
 TEMPLATE = "sim_test_template"
@@ -141,3 +143,16 @@ async def served(app: Any, port: int | None = None) -> AsyncIterator[str]:
 
 
 os.environ.setdefault("SIM_LOG_LEVEL", "INFO")
+
+
+async def claimed_dms(db: Database, user: str, n: int) -> list[Claimed]:
+    """Turn ``user`` on, store ``n`` DMs (seq 0..n-1) and claim them all."""
+    await users.enable_user(db, user, users.DemoConfig(0, 0, n, 0, 1))
+    row = await users.get_user(db, user)
+    assert row is not None
+    now = datetime.now(UTC)
+    rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(n)]
+    await outbox.store_rows(db, user, row.run_id, rows, live=False)
+    claimed = await outbox.claim(db, user, n, 60)
+    assert len(claimed) == n
+    return claimed

@@ -20,6 +20,7 @@ from sim.db.pool import Conn, Database
 from sim.errors import DatabaseError
 
 __all__ = [
+    "COPY_COLUMNS",
     "Claimed",
     "NewRow",
     "Outcome",
@@ -41,6 +42,19 @@ class NewRow:
     payload_json: str
     created_at: datetime
     video_seq: int | None = None
+
+    def copy_values(self, user_id: str) -> tuple[object, ...]:
+        """The row for ``COPY interactions (COPY_COLUMNS)``."""
+        return (
+            self.id,
+            user_id,
+            self.seq,
+            self.kind,
+            self.video_id,
+            self.video_seq,
+            self.payload_json,
+            self.created_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +85,9 @@ class Outcome:
     error: str | None = None
 
 
-_COPY = (
-    "copy interactions (id, user_id, seq, kind, video_id, video_seq, payload, created_at)"
-    " from stdin"
-)
+#: the columns ``NewRow.copy_values`` fills, in order
+COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at"
+_COPY = f"copy interactions ({COPY_COLUMNS}) from stdin"
 _ADVANCE = sql.SQL(
     "update demo_users set {column} = {column} + %s, updated_at = now()"
     " where user_id = %s and run_id = %s and enabled returning 1"
@@ -90,18 +103,7 @@ async def _store(
         raise DatabaseError(f"demo run of user {user_id!r} is no longer active")
     async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
         for r in rows:
-            await copy.write_row(
-                (
-                    r.id,
-                    user_id,
-                    r.seq,
-                    r.kind,
-                    r.video_id,
-                    r.video_seq,
-                    r.payload_json,
-                    r.created_at,
-                )
-            )
+            await copy.write_row(r.copy_values(user_id))
 
 
 async def store_rows(

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
-from conftest import sql
+from conftest import claimed_dms, sql
 
 from sim.db import Database, outbox, users
-from sim.db.outbox import Claimed, NewRow, Outcome
+from sim.db.outbox import Claimed, Outcome
 from sim.pipeline.store import to_rows
-
-
-async def _seed(db: Database, user: str, n: int) -> list[Claimed]:
-    await users.enable_user(db, user, users.DemoConfig(0, 0, n, 0, 1))
-    row = await users.get_user(db, user)
-    assert row is not None
-    now = datetime.now(UTC)
-    rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(n)]
-    await outbox.store_rows(db, user, row.run_id, rows, live=False)
-    return await outbox.claim(db, user, n, 60)
 
 
 def _sent(rows: list[Claimed]) -> list[Outcome]:
@@ -28,8 +17,8 @@ def _sent(rows: list[Claimed]) -> list[Outcome]:
 
 async def test_one_batch_records_rows_of_several_users(db: Database, db_url: str) -> None:
     """A batch mixing users (one with a quote in its id) records every row by its key."""
-    a = await _seed(db, "ann", 5)
-    b = await _seed(db, "bob.o'neil", 3)
+    a = await claimed_dms(db, "ann", 5)
+    b = await claimed_dms(db, "bob.o'neil", 3)
     retry = Outcome(a[0].id, "ann", a[0].seq, "dm", "pending", 30.0, "HTTP 503")
     assert await outbox.record(db, [retry, *_sent(a[1:]), *_sent(b)]) == 8
     assert sql(
@@ -43,7 +32,7 @@ async def test_one_batch_records_rows_of_several_users(db: Database, db_url: str
 
 async def test_release_gives_claimed_rows_back_by_key(db: Database, db_url: str) -> None:
     """Released rows are pending and due again; rows already sent are left alone."""
-    rows = await _seed(db, "cat", 4)
+    rows = await claimed_dms(db, "cat", 4)
     await outbox.record(db, _sent(rows[:1]))
     assert await outbox.release(db, rows) == 3
     assert sql(db_url, "select status, count(*) from interactions group by 1 order by 1") == [

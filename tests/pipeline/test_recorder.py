@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
 import trio
 import trio.testing
-from conftest import sql
+from conftest import claimed_dms, sql
 
-from sim.db import Conn, Database, outbox, users
-from sim.db.outbox import NewRow, Outcome
+from sim.db import Conn, Database, outbox
+from sim.db.outbox import Outcome
 from sim.errors import DatabaseUnavailable
 from sim.metrics import Metrics
 from sim.pipeline.recorder import Recorder
@@ -166,24 +165,12 @@ async def test_slow_batch_is_cut_by_batch_timeout(
     assert rec.batches_abandoned == 1
 
 
-async def _seed_rows(db: Database, user: str, n: int) -> list[tuple[uuid.UUID, int]]:
-    await users.enable_user(db, user, users.DemoConfig(0, 0, n, 0, 1))
-    row = await users.get_user(db, user)
-    assert row is not None
-    now = datetime.now(UTC)
-    rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(n)]
-    await outbox.store_rows(db, user, row.run_id, rows, live=False)
-    claimed = await outbox.claim(db, user, n, 60)
-    assert len(claimed) == n
-    return [(c.id, c.seq) for c in claimed]
-
-
 @pytest.mark.parametrize("fault", ["killed_connection", "statement_timeout"])
 async def test_real_batch_failure_is_retried_and_nothing_lost(
     db: Database, settings: Settings, fault: str
 ) -> None:
     """On real PostgreSQL: a killed connection / a too-slow statement mid-batch → retried."""
-    ids = await _seed_rows(db, "rec", 3000)
+    ids = [(c.id, c.seq) for c in await claimed_dms(db, "rec", 3000)]
     injected = 0
 
     async def kill_self(conn: Conn) -> None:
