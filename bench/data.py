@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from sim.pipeline.content import DemoSpec, FakerProvider
 from sim.pipeline.store import to_rows
 
-__all__ = ["demo_spec", "outbox_rows"]
+__all__ = ["demo_spec", "outbox_rows", "seed_users"]
 
 
 def demo_spec(total: int, seed: int = 1) -> DemoSpec:
@@ -37,3 +39,28 @@ def outbox_rows(
         for drafts in provider.initial(demo_spec(per_user, seed + u), 1000):
             for r in to_rows(user_id, run_id, anchor, drafts):
                 yield (*r.copy_values(user_id), status, attempts)
+
+
+def seed_users(url: str, n_users: int, per_user: int, seed: int = 1) -> None:
+    """``demo_users`` rows matching ``bench.data.outbox_rows``: generated, not yet live."""
+    with psycopg.connect(url) as conn:
+        conn.execute("delete from demo_users")
+        for u in range(n_users):
+            user_id = f"bench-{u:04d}"
+            spec = demo_spec(per_user, seed + u)
+            conn.execute(
+                "insert into demo_users (user_id, state, enabled, run_id, seed, videos, comments,"
+                " dms, live_per_minute, initial_total, generated, enabled_at)"
+                " values (%s, 'initializing', true, %s, %s, %s, %s, %s, 0, %s, %s, now())",
+                (
+                    user_id,
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"sim-bench/{seed}/{user_id}"),
+                    spec.seed,
+                    spec.videos,
+                    spec.comments,
+                    spec.dms,
+                    per_user,
+                    per_user,
+                ),
+            )
+        conn.commit()

@@ -25,7 +25,7 @@ from typing import IO, Any
 import psycopg
 import trio
 
-from bench.data import outbox_rows
+from bench.data import outbox_rows, seed_users
 from bench.pg import BenchPostgres, copy_rows, execute, query
 from bench.proc import run_worker
 from bench.stats import Series, ratio_series
@@ -52,12 +52,16 @@ _UNNEST = (
 
 OLD_ID_INDEX = "create unique index interactions_old_id on interactions (id)"
 
-Delivered = tuple[uuid.UUID, str, int, str]  # id, user_id, seq, kind
+Delivered = tuple[uuid.UUID, str, int, str, uuid.UUID]  # id, user_id, seq, kind, run_id
 
 
 def _delivered(url: str) -> list[Delivered]:
-    rows = query(url, "select id, user_id, seq, kind from interactions where status = 'sending'")
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    rows = query(
+        url,
+        "select i.id, i.user_id, i.seq, i.kind, d.run_id from interactions i"
+        " join demo_users d using (user_id) where i.status = 'sending'",
+    )
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def _result(n: int, seconds: float, **extra: Any) -> dict[str, Any]:
@@ -68,7 +72,7 @@ def _result(n: int, seconds: float, **extra: Any) -> dict[str, Any]:
 def old_method(args: dict[str, Any]) -> dict[str, Any]:
     """(a): 50-row ``IN (...)`` UPDATEs by id, commit each, a new session every 200 rows."""
     url = args["url"]
-    ids = [i for i, _, _, _ in _delivered(url)]
+    ids = [i for i, _, _, _, _ in _delivered(url)]
     batch, per_session = 50, 200
     sessions = 0
     started = time.perf_counter()
@@ -97,7 +101,9 @@ def old_method(args: dict[str, Any]) -> dict[str, Any]:
 async def _sim_recorder(url: str, overrides: dict[str, Any]) -> dict[str, Any]:
     settings = Settings(database_url=url, **overrides)
     delivered = await trio.to_thread.run_sync(_delivered, url)
-    outcomes = [Outcome(i, user, seq, kind, "sent") for i, user, seq, kind in delivered]
+    outcomes = [
+        Outcome(i, user, seq, kind, "sent", run_id=run) for i, user, seq, kind, run in delivered
+    ]
     step = settings.send_batch_size
     async with trio.open_nursery() as nursery:
         db: Database = await nursery.start(Database(settings, url).run)
@@ -126,7 +132,7 @@ def sim_recorder(args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _raw(url: str, batch: int, concurrency: int, method: str) -> dict[str, Any]:
-    keys = [(user, seq) for _, user, seq, _ in _delivered(url)]
+    keys = [(user, seq) for _, user, seq, _, _ in _delivered(url)]
     chunks = iter([keys[s : s + batch] for s in range(0, len(keys), batch)])
     conns = [await psycopg.AsyncConnection.connect(url) for _ in range(concurrency)]
 
@@ -207,6 +213,7 @@ def run_recording(
 ) -> RecordingResult:
     url = pg.create(DB)
     data = list(outbox_rows(10, rows // 10, status="sending"))
+    seed_users(url, 10, rows // 10)  # the users' runs: outcomes are recorded within them
     result = RecordingResult(rows=len(data))
 
     def measured(kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -275,6 +282,7 @@ def sweep_recorder(
     """sim's recorder with other settings, one run each (for choosing defaults)."""
     url = pg.create(DB)
     data = list(outbox_rows(10, rows // 10, status="sending"))
+    seed_users(url, 10, rows // 10)  # the users' runs: outcomes are recorded within them
     found: dict[str, float] = {}
     for overrides in variants:
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"

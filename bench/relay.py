@@ -12,14 +12,13 @@ opened, the peak backends and the transactions of sim's runs from PostgreSQL's s
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import psycopg
 import trio
 
-from bench.data import demo_spec, outbox_rows
+from bench.data import outbox_rows, seed_users
 from bench.pg import BenchPostgres, copy_rows
 from bench.proc import Receiver, run_worker
 from bench.stats import Series, ratio_series
@@ -76,31 +75,6 @@ def sim_relay(args: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- orchestration ---------------------------------------------------------------------------
-def seed_users(url: str, n_users: int, per_user: int, seed: int = 1) -> None:
-    """``demo_users`` rows matching ``bench.data.outbox_rows``: generated, not yet live."""
-    with psycopg.connect(url) as conn:
-        conn.execute("delete from demo_users")
-        for u in range(n_users):
-            user_id = f"bench-{u:04d}"
-            spec = demo_spec(per_user, seed + u)
-            conn.execute(
-                "insert into demo_users (user_id, state, enabled, run_id, seed, videos, comments,"
-                " dms, live_per_minute, initial_total, generated, enabled_at)"
-                " values (%s, 'initializing', true, %s, %s, %s, %s, %s, 0, %s, %s, now())",
-                (
-                    user_id,
-                    uuid.uuid5(uuid.NAMESPACE_URL, f"sim-bench/{seed}/{user_id}"),
-                    spec.seed,
-                    spec.videos,
-                    spec.comments,
-                    spec.dms,
-                    per_user,
-                    per_user,
-                ),
-            )
-        conn.commit()
-
-
 @dataclass
 class RelayResult:
     rows: int

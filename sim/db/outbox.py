@@ -59,7 +59,7 @@ class NewRow:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A row claimed for delivery (its lease runs until ``due_at``)."""
+    """A row claimed for delivery (its lease runs until ``due_at``) in the user's ``run_id``."""
 
     id: uuid.UUID
     user_id: str
@@ -67,6 +67,7 @@ class Claimed:
     kind: str
     attempts: int
     payload_json: str
+    run_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,9 @@ class Outcome:
     """What became of one delivery attempt: ``sent``, ``pending`` (retry later) or ``failed``.
 
     A row is addressed by ``(user_id, seq)``, its key; ``id`` is what the receiver saw.
+    ``run_id`` is the run the row was claimed in: the outcome is only written while that
+    run is the user's (after a purge a new run reuses the seqs). None skips that check
+    (for callers that address rows directly, such as tests).
     """
 
     id: uuid.UUID
@@ -83,6 +87,7 @@ class Outcome:
     status: str
     retry_in_s: float = 0.0
     error: str | None = None
+    run_id: uuid.UUID | None = None
 
 
 #: the columns ``NewRow.copy_values`` fills, in order
@@ -141,23 +146,29 @@ returning i.id, i.seq, i.kind, i.attempts, i.payload::text as payload_json
 """
 
 
-async def _claim(conn: Conn, user_id: str, limit: int, lease_s: float) -> list[Claimed]:
+async def _claim(
+    conn: Conn, user_id: str, run_id: uuid.UUID, limit: int, lease_s: float
+) -> list[Claimed]:
     # plain tuples: a dict per row costs more than the rest of the claim's Python work
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_CLAIM, {"user_id": user_id, "limit": limit, "lease_s": lease_s})
         rows = await cur.fetchall()
-    out = [Claimed(id_, user_id, seq, kind, tries, doc) for id_, seq, kind, tries, doc in rows]
+    out = [
+        Claimed(id_, user_id, seq, kind, tries, doc, run_id) for id_, seq, kind, tries, doc in rows
+    ]
     out.sort(key=lambda c: c.seq)
     return out
 
 
-async def claim(db: Database, user_id: str, limit: int, lease_s: float) -> list[Claimed]:
-    """Claim up to ``limit`` due rows of ``user_id`` (SKIP LOCKED) under a lease.
+async def claim(
+    db: Database, user_id: str, run_id: uuid.UUID, limit: int, lease_s: float
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows of ``user_id``'s run (SKIP LOCKED) under a lease.
 
     A comment is only claimed once its video is ``sent``, so it is never
     delivered before its video.
     """
-    return await db.transaction(_claim, user_id, limit, lease_s)
+    return await db.transaction(_claim, user_id, run_id, limit, lease_s)
 
 
 _RECORD = """
@@ -168,10 +179,12 @@ update interactions i
        sent_at = case when u.status = 'sent' then coalesce(i.sent_at, now()) else i.sent_at end,
        last_error = case when u.status = 'sent' then null else u.error end,
        updated_at = now()
-  from unnest(%s::text[], %s::int8[], %s::text[], %s::float8[], %s::text[])
-       as u(user_id, seq, status, retry_in_s, error)
+  from unnest(%s::text[], %s::int8[], %s::uuid[], %s::text[], %s::float8[], %s::text[])
+       as u(user_id, seq, run_id, status, retry_in_s, error)
  where i.user_id = u.user_id and i.seq = u.seq
    and (u.status = 'sent' or i.status = 'sending')
+   and (u.run_id is null or exists (
+        select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id))
 """
 
 # the common case, every outcome ``sent``: one statement per user in the batch (usually
@@ -179,7 +192,10 @@ update interactions i
 _RECORD_SENT = """
 update interactions
    set status = 'sent', sent_at = coalesce(sent_at, now()), last_error = null, updated_at = now()
- where user_id = %s and seq = any(%s::int8[])
+ where user_id = %(user_id)s and seq = any(%(seqs)s::int8[])
+   -- still the run the rows were claimed in (evaluated once per statement)
+   and (%(run_id)s::uuid is null or exists (
+        select from demo_users d where d.user_id = %(user_id)s and d.run_id = %(run_id)s))
 """
 
 _FAIL_ORPHANS = """
@@ -189,27 +205,29 @@ update interactions
 """
 
 
-def _seqs_by_user(outcomes: Sequence[Outcome]) -> dict[str, str]:
-    """Each user's seqs as one ``int8[]`` literal: psycopg adapts a list element by
-    element in Python, several times slower than joining strings for a thousand rows."""
-    seqs: dict[str, list[str]] = {}
+def _seqs_by_run(outcomes: Sequence[Outcome]) -> dict[tuple[str, uuid.UUID | None], str]:
+    """Each user's (and run's) seqs as one ``int8[]`` literal: psycopg adapts a list element
+    by element in Python, several times slower than joining strings for a thousand rows."""
+    seqs: dict[tuple[str, uuid.UUID | None], list[str]] = {}
     for o in outcomes:
-        seqs.setdefault(o.user_id, []).append(str(o.seq))
-    return {user: "{" + ",".join(s) + "}" for user, s in seqs.items()}
+        seqs.setdefault((o.user_id, o.run_id), []).append(str(o.seq))
+    return {key: "{" + ",".join(s) + "}" for key, s in seqs.items()}
 
 
 async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
     sent = [o for o in outcomes if o.status == "sent"]
     rest = [o for o in outcomes if o.status != "sent"] if len(sent) < len(outcomes) else []
     updated = 0
-    for user_id, seqs in _seqs_by_user(sent).items():
-        updated += (await conn.execute(_RECORD_SENT, (user_id, seqs))).rowcount
+    for (user_id, run_id), seqs in _seqs_by_run(sent).items():
+        params = {"user_id": user_id, "seqs": seqs, "run_id": run_id}
+        updated += (await conn.execute(_RECORD_SENT, params)).rowcount
     if rest:
         cur = await conn.execute(
             _RECORD,
             (
                 [o.user_id for o in rest],
                 [o.seq for o in rest],
+                [o.run_id for o in rest],
                 [o.status for o in rest],
                 [o.retry_in_s for o in rest],
                 [o.error for o in rest],
@@ -239,9 +257,11 @@ async def record(db: Database, outcomes: Sequence[Outcome]) -> int:
 async def _release(conn: Conn, rows: Sequence[Claimed]) -> int:
     cur = await conn.execute(
         "update interactions i set status = 'pending', due_at = now(), updated_at = now()"
-        " from unnest(%s::text[], %s::int8[]) as u(user_id, seq)"
-        " where i.user_id = u.user_id and i.seq = u.seq and i.status = 'sending'",
-        ([r.user_id for r in rows], [r.seq for r in rows]),
+        " from unnest(%s::text[], %s::int8[], %s::uuid[]) as u(user_id, seq, run_id)"
+        " where i.user_id = u.user_id and i.seq = u.seq and i.status = 'sending'"
+        " and (u.run_id is null or exists (select from demo_users d"
+        " where d.user_id = u.user_id and d.run_id = u.run_id))",
+        ([r.user_id for r in rows], [r.seq for r in rows], [r.run_id for r in rows]),
     )
     return cur.rowcount
 

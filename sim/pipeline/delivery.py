@@ -134,14 +134,32 @@ class Deliverer:
     def _outcome(self, row: Claimed, attempt: Attempt) -> Outcome:
         s = self.settings
         if attempt.verdict == "ok":
-            return Outcome(row.id, row.user_id, row.seq, row.kind, "sent")
+            return Outcome(row.id, row.user_id, row.seq, row.kind, "sent", run_id=row.run_id)
         if attempt.verdict == "retry":
             if row.attempts >= s.max_attempts:
                 reason = f"gave up after {row.attempts} attempts: {attempt.reason}"
-                return Outcome(row.id, row.user_id, row.seq, row.kind, "failed", error=reason)
+                return Outcome(
+                    row.id,
+                    row.user_id,
+                    row.seq,
+                    row.kind,
+                    "failed",
+                    error=reason,
+                    run_id=row.run_id,
+                )
             if attempt.retry_after_s is not None:
                 delay = attempt.retry_after_s * (1 + self._rng.uniform(0, 0.1))
             else:
                 delay = backoff_s(row.attempts, s.backoff_base_s, s.backoff_max_s, self._rng)
-            return Outcome(row.id, row.user_id, row.seq, row.kind, "pending", delay, attempt.reason)
-        return Outcome(row.id, row.user_id, row.seq, row.kind, "failed", error=attempt.reason)
+            return Outcome(
+                row.id, row.user_id, row.seq, row.kind, "pending", delay, attempt.reason, row.run_id
+            )
+        return Outcome(
+            row.id,
+            row.user_id,
+            row.seq,
+            row.kind,
+            "failed",
+            error=attempt.reason,
+            run_id=row.run_id,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 
 import trio
 
@@ -38,6 +39,7 @@ class Sender:
     async def worker(
         self,
         user_id: str,
+        run_id: uuid.UUID,
         wake: Wakeup,
         index: int = 0,
         *,
@@ -64,7 +66,9 @@ class Sender:
             claim_error: DatabaseError | None = None
             async with self._in_flight:
                 try:
-                    rows = await outbox.claim(self.db, user_id, s.send_batch_size, s.lease_s)
+                    rows = await outbox.claim(
+                        self.db, user_id, run_id, s.send_batch_size, s.lease_s
+                    )
                 except DatabaseError as exc:
                     rows, claim_error = [], exc
                 if rows:

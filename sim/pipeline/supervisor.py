@@ -193,7 +193,9 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._store, row, handle, receive)
                 for index in range(s.send_concurrency):
-                    await nursery.start(self.sender.worker, row.user_id, handle.wake, index)
+                    await nursery.start(
+                        self.sender.worker, row.user_id, row.run_id, handle.wake, index
+                    )
                 async with send:
                     if row.generated < row.initial_total:
                         await self._generate_initial(row, handle, spec, provider, send)
