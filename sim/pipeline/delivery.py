@@ -133,33 +133,22 @@ class Deliverer:
 
     def _outcome(self, row: Claimed, attempt: Attempt) -> Outcome:
         s = self.settings
+
+        def outcome(status: str, retry_in_s: float = 0.0, error: str | None = None) -> Outcome:
+            return Outcome(
+                row.id, row.user_id, row.seq, row.kind, status, retry_in_s, error, row.run_id
+            )
+
         if attempt.verdict == "ok":
-            return Outcome(row.id, row.user_id, row.seq, row.kind, "sent", run_id=row.run_id)
+            return outcome("sent")
         if attempt.verdict == "retry":
             if row.attempts >= s.max_attempts:
-                reason = f"gave up after {row.attempts} attempts: {attempt.reason}"
-                return Outcome(
-                    row.id,
-                    row.user_id,
-                    row.seq,
-                    row.kind,
-                    "failed",
-                    error=reason,
-                    run_id=row.run_id,
+                return outcome(
+                    "failed", error=f"gave up after {row.attempts} attempts: {attempt.reason}"
                 )
             if attempt.retry_after_s is not None:
                 delay = attempt.retry_after_s * (1 + self._rng.uniform(0, 0.1))
             else:
                 delay = backoff_s(row.attempts, s.backoff_base_s, s.backoff_max_s, self._rng)
-            return Outcome(
-                row.id, row.user_id, row.seq, row.kind, "pending", delay, attempt.reason, row.run_id
-            )
-        return Outcome(
-            row.id,
-            row.user_id,
-            row.seq,
-            row.kind,
-            "failed",
-            error=attempt.reason,
-            run_id=row.run_id,
-        )
+            return outcome("pending", delay, attempt.reason)
+        return outcome("failed", error=attempt.reason)
