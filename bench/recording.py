@@ -208,12 +208,18 @@ def _rotations(items: Sequence[str], rounds: int) -> Iterator[list[str]]:
         yield [*items[k:], *items[:k]]
 
 
+def _database(pg: BenchPostgres, rows: int) -> tuple[str, list[tuple[Any, ...]]]:
+    """A fresh database, its 10 users (outcomes are recorded within their runs) and the
+    ``rows`` to COPY in before each run."""
+    url = pg.create(DB)
+    seed_users(url, 10, rows // 10)
+    return url, list(outbox_rows(10, rows // 10, status="sending"))
+
+
 def run_recording(
     pg: BenchPostgres, *, rows: int, rounds: int, quick: bool, log: IO[str], say: Any
 ) -> RecordingResult:
-    url = pg.create(DB)
-    data = list(outbox_rows(10, rows // 10, status="sending"))
-    seed_users(url, 10, rows // 10)  # the users' runs: outcomes are recorded within them
+    url, data = _database(pg, rows)
     result = RecordingResult(rows=len(data))
 
     def measured(kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -280,9 +286,7 @@ def sweep_recorder(
     say: Any,
 ) -> dict[str, float]:
     """sim's recorder with other settings, one run each (for choosing defaults)."""
-    url = pg.create(DB)
-    data = list(outbox_rows(10, rows // 10, status="sending"))
-    seed_users(url, 10, rows // 10)  # the users' runs: outcomes are recorded within them
+    url, data = _database(pg, rows)
     found: dict[str, float] = {}
     for overrides in variants:
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"

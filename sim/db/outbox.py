@@ -67,7 +67,7 @@ class Claimed:
     kind: str
     attempts: int
     payload_json: str
-    run_id: uuid.UUID | None = None
+    run_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +76,7 @@ class Outcome:
 
     A row is addressed by ``(user_id, seq)``, its key; ``id`` is what the receiver saw.
     ``run_id`` is the run the row was claimed in: the outcome is only written while that
-    run is the user's (after a purge a new run reuses the seqs). None skips that check
-    (for callers that address rows directly, such as tests).
+    run is the user's (after a purge a new run reuses the seqs).
     """
 
     id: uuid.UUID
@@ -85,9 +84,9 @@ class Outcome:
     seq: int
     kind: str
     status: str
+    run_id: uuid.UUID
     retry_in_s: float = 0.0
     error: str | None = None
-    run_id: uuid.UUID | None = None
 
 
 #: the columns ``NewRow.copy_values`` fills, in order
@@ -183,8 +182,7 @@ update interactions i
        as u(user_id, seq, run_id, status, retry_in_s, error)
  where i.user_id = u.user_id and i.seq = u.seq
    and (u.status = 'sent' or i.status = 'sending')
-   and (u.run_id is null or exists (
-        select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id))
+   and exists (select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id)
 """
 
 # the common case, every outcome ``sent``: one statement per user in the batch (usually
@@ -194,8 +192,8 @@ update interactions
    set status = 'sent', sent_at = coalesce(sent_at, now()), last_error = null, updated_at = now()
  where user_id = %(user_id)s and seq = any(%(seqs)s::int8[])
    -- still the run the rows were claimed in (evaluated once per statement)
-   and (%(run_id)s::uuid is null or exists (
-        select from demo_users d where d.user_id = %(user_id)s and d.run_id = %(run_id)s))
+   and exists (
+        select from demo_users d where d.user_id = %(user_id)s and d.run_id = %(run_id)s)
 """
 
 _FAIL_ORPHANS = """
@@ -205,10 +203,10 @@ update interactions
 """
 
 
-def _seqs_by_run(outcomes: Sequence[Outcome]) -> dict[tuple[str, uuid.UUID | None], str]:
+def _seqs_by_run(outcomes: Sequence[Outcome]) -> dict[tuple[str, uuid.UUID], str]:
     """Each user's (and run's) seqs as one ``int8[]`` literal: psycopg adapts a list element
     by element in Python, several times slower than joining strings for a thousand rows."""
-    seqs: dict[tuple[str, uuid.UUID | None], list[str]] = {}
+    seqs: dict[tuple[str, uuid.UUID], list[str]] = {}
     for o in outcomes:
         seqs.setdefault((o.user_id, o.run_id), []).append(str(o.seq))
     return {key: "{" + ",".join(s) + "}" for key, s in seqs.items()}
@@ -259,8 +257,8 @@ async def _release(conn: Conn, rows: Sequence[Claimed]) -> int:
         "update interactions i set status = 'pending', due_at = now(), updated_at = now()"
         " from unnest(%s::text[], %s::int8[], %s::uuid[]) as u(user_id, seq, run_id)"
         " where i.user_id = u.user_id and i.seq = u.seq and i.status = 'sending'"
-        " and (u.run_id is null or exists (select from demo_users d"
-        " where d.user_id = u.user_id and d.run_id = u.run_id))",
+        " and exists (select from demo_users d"
+        " where d.user_id = u.user_id and d.run_id = u.run_id)",
         ([r.user_id for r in rows], [r.seq for r in rows], [r.run_id for r in rows]),
     )
     return cur.rowcount

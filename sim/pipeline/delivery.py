@@ -136,7 +136,7 @@ class Deliverer:
 
         def outcome(status: str, retry_in_s: float = 0.0, error: str | None = None) -> Outcome:
             return Outcome(
-                row.id, row.user_id, row.seq, row.kind, status, retry_in_s, error, row.run_id
+                row.id, row.user_id, row.seq, row.kind, status, row.run_id, retry_in_s, error
             )
 
         if attempt.verdict == "ok":

@@ -13,7 +13,7 @@ from sim.pipeline.store import to_rows
 
 
 def _sent(rows: list[Claimed]) -> list[Outcome]:
-    return [Outcome(r.id, r.user_id, r.seq, r.kind, "sent", run_id=r.run_id) for r in rows]
+    return [Outcome(r.id, r.user_id, r.seq, r.kind, "sent", r.run_id) for r in rows]
 
 
 async def _run(db: Database, user: str) -> uuid.UUID:
@@ -26,7 +26,7 @@ async def test_one_batch_records_rows_of_several_users(db: Database, db_url: str
     """A batch mixing users (one with a quote in its id) records every row by its key."""
     a = await claimed_dms(db, "ann", 5)
     b = await claimed_dms(db, "bob.o'neil", 3)
-    retry = Outcome(a[0].id, "ann", a[0].seq, "dm", "pending", 30.0, "HTTP 503", a[0].run_id)
+    retry = Outcome(a[0].id, "ann", a[0].seq, "dm", "pending", a[0].run_id, 30.0, "HTTP 503")
     assert await outbox.record(db, [retry, *_sent(a[1:]), *_sent(b)]) == 8
     assert sql(
         db_url,
@@ -85,7 +85,7 @@ async def test_outcomes_of_a_purged_run_never_touch_the_next_run(db: Database, d
     new = await outbox.claim(db, "eve", new_run, 3, 60)
     assert sorted(r.seq for r in new) == sorted(r.seq for r in old)
 
-    late_failure = Outcome(old[0].id, "eve", old[0].seq, "dm", "failed", 0, "x", old[0].run_id)
+    late_failure = Outcome(old[0].id, "eve", old[0].seq, "dm", "failed", old[0].run_id, 0, "x")
     assert await outbox.record(db, [*_sent(old[1:]), late_failure]) == 0
     assert await outbox.release(db, old) == 0
     assert sql(db_url, "select status, count(*) from interactions group by 1") == [("sending", 3)]

@@ -14,9 +14,13 @@ from sim.metrics import Metrics
 from sim.pipeline.delivery import Deliverer, request_body, webhook_id
 from sim.settings import Settings
 
+RUN = uuid.UUID(int=1)  # a run id for rows that never touch the database
+
 
 def rows(n: int, attempts: int = 1) -> list[Claimed]:
-    return [Claimed(uuid.uuid4(), "u", i, "dm", attempts, json.dumps({"n": i})) for i in range(n)]
+    return [
+        Claimed(uuid.uuid4(), "u", i, "dm", attempts, json.dumps({"n": i}), RUN) for i in range(n)
+    ]
 
 
 def deliverer(handler: httpx.MockTransport, **changes: object) -> Deliverer:

@@ -18,9 +18,11 @@ from sim.metrics import Metrics
 from sim.pipeline.recorder import Recorder
 from sim.settings import Settings
 
+RUN = uuid.UUID(int=1)  # a run id for rows that never touch the database
+
 
 def outcomes(n: int, user: str = "u") -> list[Outcome]:
-    return [Outcome(uuid.uuid4(), user, seq, "dm", "sent") for seq in range(n)]
+    return [Outcome(uuid.uuid4(), user, seq, "dm", "sent", RUN) for seq in range(n)]
 
 
 class FakeWrites:
@@ -78,7 +80,7 @@ async def test_a_sent_video_is_recorded_without_waiting_for_the_interval(
         await rec.submit(outcomes(3))
         await trio.sleep(1)
         assert writes.batches == []  # DMs alone wait for the interval
-        video = Outcome(uuid.uuid4(), "u", 99, "video", "sent")
+        video = Outcome(uuid.uuid4(), "u", 99, "video", "sent", RUN)
         start = trio.current_time()
         await rec.submit([video])
         await trio.testing.wait_all_tasks_blocked()
@@ -170,7 +172,7 @@ async def test_real_batch_failure_is_retried_and_nothing_lost(
     db: Database, settings: Settings, fault: str
 ) -> None:
     """On real PostgreSQL: a killed connection / a too-slow statement mid-batch → retried."""
-    ids = [(c.id, c.seq) for c in await claimed_dms(db, "rec", 3000)]
+    claimed = await claimed_dms(db, "rec", 3000)
     injected = 0
 
     async def kill_self(conn: Conn) -> None:
@@ -192,7 +194,10 @@ async def test_real_batch_failure_is_retried_and_nothing_lost(
             await nursery.start(rec.run)
             for start in range(0, 3000, 100):
                 await rec.submit(
-                    [Outcome(i, "rec", seq, "dm", "sent") for i, seq in ids[start : start + 100]]
+                    [
+                        Outcome(c.id, c.user_id, c.seq, c.kind, "sent", c.run_id)
+                        for c in claimed[start : start + 100]
+                    ]
                 )
             rec.close()
     assert injected == 2 and rec.batches_abandoned == 0

@@ -30,6 +30,8 @@ SECRET_A = "whsec_" + base64.b64encode(b"sender-secret-a-of-32-bytes-long").deco
 SECRET_B = "whsec_" + base64.b64encode(b"sender-secret-b-of-32-bytes-long").decode()
 SECRET_C = "whsec_" + base64.b64encode(b"a-secret-nobody-else-knows-about").decode()
 
+RUN = uuid.UUID(int=1)  # a run id for rows that never touch the database
+
 
 @dataclass
 class Captured:
@@ -69,7 +71,7 @@ def rows(n: int = 2, user: str = "alice") -> list[Claimed]:
             "text": "héllo ✓",  # non-ASCII: the signature covers the exact bytes sent
             "created_at": datetime.now(UTC).isoformat(),
         }
-        out.append(Claimed(ident, user, seq, "dm", 1, json.dumps(payload, ensure_ascii=False)))
+        out.append(Claimed(ident, user, seq, "dm", 1, json.dumps(payload, ensure_ascii=False), RUN))
     return out
 
 
