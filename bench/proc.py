@@ -227,7 +227,7 @@ def sim_app(
             str(ROOT / "hypercorn.toml"),
             "--bind",
             f"127.0.0.1:{port}",
-            "sim.app:app",
+            "sim.app:create_app()",
         ],
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=log if log is not None else subprocess.DEVNULL,

@@ -1,18 +1,19 @@
-"""The Quart-Trio application: ``hypercorn -c hypercorn.toml sim.app:app``."""
+"""The Quart-Trio application: ``hypercorn -c hypercorn.toml 'sim.app:create_app()'``.
+
+Nothing is built at import: hypercorn calls the factory.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
 from sim.api.dashboard import dashboard
 from sim.api.demo import demo
-from sim.api.errors import register_error_handlers
-from sim.api.health import health
-from sim.api.lifecycle import app_from_env, attach_runtime
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
 from sim.pipeline.content import ContentProvider, FakerProvider
@@ -20,6 +21,9 @@ from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink import register_sink
 from sim.sink.app import MAX_BODY_BYTES as SINK_MAX_BODY_BYTES
+from sim.web.errors import register_error_handlers
+from sim.web.health import health
+from sim.web.lifecycle import app_from_env, attach_service
 
 __all__ = ["create_app"]
 
@@ -32,8 +36,16 @@ def create_app(
     configure_logs: bool = True,
     provider_factory: Callable[[], ContentProvider] = FakerProvider,
 ) -> QuartTrio:
-    """Build the app; its runtime starts before serving and stops after."""
-    settings = settings or Settings.from_env()
+    """Build the app; its runtime starts before serving and stops after.
+
+    Without ``settings`` they come from the environment, and a bad one ends the
+    process with one line naming it (this is what hypercorn calls).
+    """
+    if settings is None:
+        factory = partial(
+            create_app, configure_logs=configure_logs, provider_factory=provider_factory
+        )
+        return app_from_env(factory, "sim")
     app = QuartTrio("sim")
     # the bundled sink takes whole delivery batches; /v1 enforces max_body_bytes itself
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, SINK_MAX_BODY_BYTES)
@@ -52,10 +64,6 @@ def create_app(
     app.register_blueprint(demo)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
-    register_sink(app, settings)
-    attach_runtime(app, runtime, configure_logs=configure_logs)
+    register_sink(app, settings, lambda: runtime.db)
+    attach_service(app, runtime, configure_logs=configure_logs)
     return app
-
-
-#: the app hypercorn serves (``sim.app:app``), configured from the environment
-app = app_from_env(create_app, "sim")

@@ -7,6 +7,8 @@ need to import those libraries to handle a failure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 __all__ = [
     "ConfigError",
     "DatabaseError",
@@ -16,6 +18,10 @@ __all__ = [
     "PoolExhausted",
     "QueryTimeout",
     "SimError",
+    "describe",
+    "first_error",
+    "is_only",
+    "leaves",
 ]
 
 
@@ -79,3 +85,45 @@ class PoolExhausted(DatabaseUnavailable):
 
     status = 503
     code = "overloaded"
+
+
+# --- describing and unwrapping exceptions ---------------------------------------------------
+def leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside ``exc``, exception groups (nested too) flattened, in order."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from leaves(inner)
+    else:
+        yield exc
+
+
+def first_error(
+    exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...] = SimError
+) -> BaseException:
+    """The first ``kind`` inside ``exc`` (groups unwrapped), else its first exception."""
+    if isinstance(exc, BaseExceptionGroup):
+        match, _ = exc.split(kind)
+        return next(leaves(match if match is not None else exc))
+    return exc
+
+
+def is_only(
+    exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
+    """True if ``exc`` is a ``kind``, or a group holding nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(kind)[1] is None
+    return isinstance(exc, kind)
+
+
+def describe(exc: BaseException, limit: int = 500) -> str:
+    """``Type: message`` for a log line or a status document; ``Type`` when there is no message.
+
+    A group of one is described by what it holds. (``str(exc) or ...`` does not do: an
+    exception is always truthy, and ``trio.TooSlowError()`` has an empty message.)
+    """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    text = str(exc).strip()
+    name = type(exc).__name__
+    return (f"{name}: {text}" if text else name)[:limit]

@@ -14,8 +14,8 @@ from functools import partial
 import httpx
 import trio
 
-from sim.db import Database, DatabaseLocation, apply_migrations, locate_database, outbox
-from sim.errors import DatabaseUnavailable
+from sim.db import Database, open_database, outbox
+from sim.errors import DatabaseUnavailable, is_only
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, FakerProvider
 from sim.pipeline.delivery import Deliverer
@@ -43,7 +43,6 @@ class Runtime:
         self.with_pipeline = pipeline
         self.provider_factory = provider_factory
         self.metrics = Metrics()
-        self.location: DatabaseLocation | None = None
         self.recorder: Recorder | None = None
         self._db: Database | None = None
         self._supervisor: Supervisor | None = None
@@ -56,6 +55,11 @@ class Runtime:
     def db(self) -> Database:
         if self._db is None:
             raise DatabaseUnavailable("sim is not started")
+        return self._db
+
+    @property
+    def db_or_none(self) -> Database | None:
+        """The database while sim runs, else None (``db`` raises instead)."""
         return self._db
 
     def pipeline(self) -> Supervisor:
@@ -72,27 +76,15 @@ class Runtime:
         if not s.api_token:
             log.warning("SIM_API_TOKEN is not set: the /v1 API is open to anyone who can reach it")
         try:
-            self.location = await locate_database(s)
-            try:
-                async with trio.open_nursery() as nursery:
-                    db = Database(s, self.location.conninfo)
-                    self._db = await nursery.start(db.run)
-                    try:
-                        await apply_migrations(db)
-                        if self.with_pipeline:
-                            await self._run_pipeline(db, task_status)
-                        else:
-                            await self._serve(task_status)
-                    finally:
-                        db.close()
-            finally:
-                with trio.CancelScope(shield=True):
-                    location, self.location = self.location, None
-                    if location is not None:
-                        await trio.to_thread.run_sync(location.release)
+            async with open_database(s) as db:
+                self._db = db
+                if self.with_pipeline:
+                    await self._run_pipeline(db, task_status)
+                else:
+                    await self._serve(task_status)
         except BaseException as exc:
             self.failure = exc
-            if not _only_cancelled(exc):
+            if not is_only(exc, trio.Cancelled):
                 log.critical("sim's runtime failed: %r", exc, exc_info=exc)
             raise
         finally:
@@ -147,9 +139,3 @@ class Runtime:
             await self._done.wait()
         if scope.cancelled_caught:
             log.error("sim did not stop within %.1fs", timeout_s)
-
-
-def _only_cancelled(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_only_cancelled(e) for e in exc.exceptions)
-    return isinstance(exc, trio.Cancelled)

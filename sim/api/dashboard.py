@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,11 @@ from quart_schema import document_response, hide, tag
 from sim.api.auth import require_token
 from sim.api.demo import status_document
 from sim.api.deps import runtime
-from sim.api.errors import error_response
 from sim.api.schemas import DashboardUsers, document_errors, document_text
 from sim.db import users
 from sim.errors import DatabaseError
+from sim.web.errors import error_response
+from sim.web.schemas import USER_ID_PATTERN
 
 if TYPE_CHECKING:
     from sim.runtime import Runtime
@@ -141,7 +143,10 @@ async def _stream(rt: Runtime, state: _State) -> AsyncIterator[bytes]:
 @document_text("text/html", "The dashboard page (plain HTML and JavaScript)")
 async def page() -> Response:
     """The dashboard: demo users, their progress and live delivery rate; enable/disable."""
-    response = await send_from_directory(STATIC_DIR, "dashboard.html")
+    html = await trio.Path(STATIC_DIR / "dashboard.html").read_text(encoding="utf-8")
+    # the page's form checks user ids with the server's own pattern (HTML anchors it itself)
+    pattern = escape(USER_ID_PATTERN.removeprefix("^").removesuffix("$"), quote=True)
+    response = Response(html.replace("{{USER_ID_PATTERN}}", pattern), mimetype="text/html")
     response.headers["Cache-Control"] = "no-cache"
     return response
 

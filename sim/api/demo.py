@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import random
-import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from quart import Blueprint, Response, jsonify, request
 from quart_schema import (
     document_querystring,
@@ -31,22 +28,14 @@ from sim.api.schemas import (
 from sim.db import users
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import InvalidInput, NotFound
+from sim.web.body import read_json_object, validate
+from sim.web.schemas import validate_user_id
 
-__all__ = ["USER_ID", "demo", "status_document", "validate_user_id"]
+__all__ = ["demo", "status_document"]
 
 demo = Blueprint("demo", __name__, url_prefix="/v1")
 demo.before_request(require_token)
 security_scheme_blueprint(demo, [{"bearer": []}])
-
-USER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def validate_user_id(user_id: str) -> str:
-    if not USER_ID.fullmatch(user_id):
-        raise InvalidInput(
-            "user_id must be 1-64 characters of letters, digits, '.', '_' or '-'", field="user_id"
-        )
-    return user_id
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -75,40 +64,6 @@ def status_document(row: UserRow, counts: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _validate(model: type[BaseModel], data: Any) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or None
-        message = f"{field}: {first['msg']}" if field else first["msg"]
-        raise InvalidInput(message, field=field) from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-async def _json_body() -> dict[str, Any]:
-    limit = runtime().settings.max_body_bytes
-    if (request.content_length or 0) > limit:
-        raise InvalidInput(f"body larger than {limit} bytes", field="body", status=413)
-    raw = await request.get_data(as_text=False)
-    if len(raw) > limit:
-        raise InvalidInput(f"body larger than {limit} bytes", field="body", status=413)
-    if not raw or not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        raise InvalidInput("body is not valid JSON: nested too deeply", field="body") from None
-    except ValueError as exc:  # bad JSON or UTF-8, NaN/Infinity, integers of >4300 digits
-        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be a JSON object", field="body")
-    return data
-
-
 async def _status_response(user_id: str, status: int) -> tuple[Response, int]:
     found = await users.get_status(runtime().db, user_id)
     if found is None:
@@ -126,8 +81,8 @@ async def _status_response(user_id: str, status: int) -> tuple[Response, int]:
 async def enable(user_id: str) -> tuple[Response, int]:
     """Turn demo mode on: 202 when it starts, 200 when it was already on."""
     validate_user_id(user_id)
-    req: DemoRequest = _validate(DemoRequest, await _json_body())
     rt = runtime()
+    req = validate(DemoRequest, await read_json_object(rt.settings.max_body_bytes, empty={}))
     counts = {"videos": req.videos, "comments": req.comments, "dms": req.dms}
     total = sum(counts.values())
     if total > rt.settings.max_rows_per_user:
@@ -187,7 +142,7 @@ async def interactions(user_id: str) -> tuple[Response, int]:
     """A page of the user's interactions in generation order (keyset pagination)."""
     validate_user_id(user_id)
     rt = runtime()
-    q: InteractionsQuery = _validate(InteractionsQuery, request.args.to_dict())
+    q = validate(InteractionsQuery, request.args.to_dict())
     # an omitted limit is the default, lowered to SIM_PAGE_SIZE_MAX when that is smaller
     limit = q.limit if "limit" in q.model_fields_set else min(q.limit, rt.settings.page_size_max)
     if limit > rt.settings.page_size_max:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from quart import current_app
 
+from sim.web.lifecycle import EXTENSION
+
 if TYPE_CHECKING:
     from sim.runtime import Runtime
 
@@ -14,4 +16,4 @@ __all__ = ["runtime"]
 
 def runtime() -> Runtime:
     """The running ``Runtime`` of the current app."""
-    return current_app.extensions["sim"]  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]

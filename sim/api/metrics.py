@@ -11,7 +11,7 @@ from quart_schema import tag
 from sim.api.deps import runtime
 from sim.api.schemas import document_text
 from sim.db import users
-from sim.errors import DatabaseError
+from sim.errors import DatabaseError, describe
 from sim.metrics import CONTENT_TYPE
 
 __all__ = ["metrics"]
@@ -28,13 +28,14 @@ async def scrape() -> Response:
     """Prometheus metrics (text exposition format)."""
     rt = runtime()
     m = rt.metrics
-    m.observe_pool(rt.db.stats() if rt._db is not None else {})
+    db = rt.db_or_none
+    m.observe_pool(db.stats() if db is not None else {})
     m.observe_tasks()
     try:
         with trio.fail_after(rt.settings.readyz_timeout_s):
             rows = await users.status_totals(rt.db)
     except (DatabaseError, trio.TooSlowError) as exc:
-        log.warning("Metrics: could not read totals (%s)", exc or "timeout")
+        log.warning("Metrics: could not read totals (%s)", describe(exc))
     else:
         m.observe_totals(rows)
     return Response(m.render(), content_type=CONTENT_TYPE)

@@ -1,4 +1,4 @@
-"""The sink on its own: ``hypercorn sim.sink.app:app`` serves only ``/sink`` and the probes.
+"""The sink on its own: ``hypercorn 'sim.sink.app:create_sink_app()'`` serves ``/sink`` and probes.
 
 It plays "the main app" for a sim running elsewhere (``SIM_MAIN_APP_URL`` pointing
 here), with its own database and no delivery pipeline.
@@ -11,13 +11,13 @@ import logging
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
-from sim.api.errors import register_error_handlers
-from sim.api.health import health
-from sim.api.lifecycle import app_from_env, attach_runtime
-from sim.runtime import Runtime
 from sim.settings import Settings
-from sim.sink.receiver import register_sink
+from sim.sink.mount import register_sink
 from sim.sink.schemas import MAX_ITEMS
+from sim.sink.service import SinkService
+from sim.web.errors import register_error_handlers
+from sim.web.health import health
+from sim.web.lifecycle import app_from_env, attach_service
 
 __all__ = ["MAX_BODY_BYTES", "create_sink_app"]
 
@@ -28,8 +28,13 @@ MAX_BODY_BYTES = MAX_ITEMS * 4096
 
 
 def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = True) -> QuartTrio:
-    """Build the standalone receiver; its runtime (database only) starts before serving."""
-    settings = settings or Settings.from_env()
+    """Build the standalone receiver; its database opens before serving.
+
+    Without ``settings`` they come from the environment, and a bad one ends the
+    process with one line naming it (this is what hypercorn calls).
+    """
+    if settings is None:
+        return app_from_env(create_sink_app, "sim sink")
     app = QuartTrio("sim.sink")
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, MAX_BODY_BYTES)
     QuartSchema(
@@ -38,13 +43,9 @@ def create_sink_app(settings: Settings | None = None, *, configure_logs: bool = 
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
-    runtime = Runtime(settings, pipeline=False)
+    service = SinkService(settings)
     register_error_handlers(app)
     app.register_blueprint(health)
-    register_sink(app, settings)
-    attach_runtime(app, runtime, configure_logs=configure_logs)
+    register_sink(app, settings, lambda: service.db)
+    attach_service(app, service, configure_logs=configure_logs)
     return app
-
-
-#: the app hypercorn serves (``sim.sink.app:app``), configured from the environment
-app = app_from_env(create_sink_app, "sim sink")

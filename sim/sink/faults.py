@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sim.errors import InvalidInput
-from sim.settings import Settings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
-__all__ = ["MODES", "Decision", "Faults", "FaultsHolder", "format_retry_after"]
+from sim.settings import Settings
+from sim.web.errors import invalid_input
+
+__all__ = ["MODES", "Decision", "Faults", "FaultsHolder", "FaultsPatch", "format_retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +29,14 @@ Mode = Literal["garbage", "close"]
 #: ``close``: store, then drop the connection in the middle of the response.
 MODES: tuple[str, ...] = ("garbage", "close")
 
-# field → (lowest, highest) for the numeric knobs
-_RANGES: dict[str, tuple[float, float]] = {
-    "error_rate": (0.0, 1.0),
-    "hang_rate": (0.0, 1.0),
-    "latency_s": (0.0, 600.0),
-    "retry_after_s": (0.0, 3600.0),
-    "hang_s": (0.0, 86400.0),
-    "status": (400, 599),
-    "too_large_over": (0, 1_000_000),
-}
+_SETTINGS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _knob(name: str, description: str) -> Any:
+    """A knob that ``SIM_SINK_<NAME>`` also sets: its default and bounds come from there."""
+    f = _SETTINGS[f"sink_{name}"]
+    lo, hi = f.metadata["lo"], f.metadata["hi"]
+    return Field(f.default, ge=lo, le=hi, allow_inf_nan=False, description=description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,40 +47,27 @@ class Decision:
     error: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
-class Faults:
+class Faults(BaseModel):
     """One validated set of knobs; the defaults mean "behave"."""
 
-    error_rate: float = 0.0  # share of requests answered with ``status``
-    hang_rate: float = 0.0  # share of requests that first sleep ``hang_s``
-    latency_s: float = 0.0  # added to every request before answering
-    retry_after_s: float = 1.0  # the Retry-After of injected errors
-    hang_s: float = 3600.0
-    status: int = 503  # the status of injected errors
-    mode: Mode | None = None
-    too_large_over: int | None = None  # 413 for requests with more items than this
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "mode":
-                if value is not None and value not in MODES:
-                    raise InvalidInput(
-                        f"mode: expected one of {', '.join(MODES)} or null, got {value!r}",
-                        field="mode",
-                    )
-                continue
-            if value is None and f.name == "too_large_over":
-                continue
-            integral = f.name in ("status", "too_large_over")
-            if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)):
-                kind = "an integer" if integral else "a number"
-                raise InvalidInput(f"{f.name}: expected {kind}, got {value!r}", field=f.name)
-            lo, hi = _RANGES[f.name]
-            if not math.isfinite(value) or not lo <= value <= hi:
-                raise InvalidInput(
-                    f"{f.name}: must be between {lo:g} and {hi:g}, got {value!r}", field=f.name
-                )
+    error_rate: float = _knob("error_rate", "share of requests answered with `status`")
+    hang_rate: float = _knob("hang_rate", "share of requests that first sleep `hang_s`")
+    latency_s: float = _knob("latency_s", "added to every request before answering")
+    retry_after_s: float = _knob("retry_after_s", "the Retry-After of injected errors")
+    hang_s: float = _knob("hang_s", "how long a hanging request sleeps")
+    status: int = Field(default=503, ge=400, le=599, description="status of injected errors")
+    mode: Mode | None = Field(
+        default=None,
+        description="garbage: 200 with a non-JSON body; close: drop the connection mid-response",
+    )
+    too_large_over: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="answer 413 to requests with more items than this",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Faults:
@@ -94,23 +81,37 @@ class Faults:
         )
 
     def replace(self, changes: Mapping[str, Any]) -> Faults:
-        """A copy with ``changes`` applied and validated; unknown names are an error."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise InvalidInput(
-                f"unknown fault setting {unknown[0]!r}; known: {', '.join(sorted(known))}",
-                field=unknown[0],
-            )
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` applied and validated (``InvalidInput`` if they are bad)."""
+        try:
+            return Faults.model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise invalid_input(exc) from None
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def draw(self, rng: random.Random) -> Decision:
         """Decide one request's fate; always two draws, so a seed replays exactly."""
         hang, error = rng.random(), rng.random()
         return Decision(hang=hang < self.hang_rate, error=error < self.error_rate)
+
+
+def _optional(info: FieldInfo) -> tuple[Any, FieldInfo]:
+    # the same type and bounds; omitted means "keep the current value"
+    return info.annotation, FieldInfo.merge_field_infos(info, default=None)
+
+
+_PATCH_FIELDS: dict[str, Any] = {
+    **{name: _optional(info) for name, info in Faults.model_fields.items()},
+    "seed": (int | None, Field(default=None, description="reseed the sink's random source")),
+}
+#: ``PUT /sink/admin/faults``: some knobs (the others keep their value) and ``seed``
+FaultsPatch: type[BaseModel] = create_model(
+    "FaultsPatch",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    __doc__="The knobs to change (the others keep their value); `seed` reseeds the sink.",
+    **_PATCH_FIELDS,
+)
 
 
 class FaultsHolder:

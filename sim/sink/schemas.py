@@ -6,29 +6,19 @@ naming the first bad field); ``comment_order`` finds comments sent before their 
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections import Counter
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictStr,
-    ValidationError,
-)
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from sim.errors import InvalidInput
+from sim.web.body import loads_strict, validate
+from sim.web.schemas import UserId
 
 __all__ = [
     "MAX_ITEMS",
-    "USER_ID_PATTERN",
-    "FaultsDoc",
-    "FaultsPatch",
     "Parsed",
     "ReceivedIds",
     "ResetDone",
@@ -44,7 +34,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 5000
-USER_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
 
 def _must_be_str(value: Any) -> Any:
@@ -56,7 +45,6 @@ def _must_be_str(value: Any) -> Any:
 
 UUIDStr = Annotated[uuid.UUID, BeforeValidator(_must_be_str)]
 AwareTimestamp = Annotated[AwareDatetime, BeforeValidator(_must_be_str)]
-UserId = Annotated[StrictStr, Field(pattern=USER_ID_PATTERN)]
 
 
 class SinkItem(BaseModel):
@@ -93,40 +81,7 @@ class SinkStatsDoc(BaseModel):
 
 
 class StatsQuery(BaseModel):
-    user_id: str | None = Field(None, pattern=USER_ID_PATTERN)
-
-
-class FaultsDoc(BaseModel):
-    """The sink's current misbehaviour."""
-
-    error_rate: float = Field(ge=0, le=1)
-    hang_rate: float = Field(ge=0, le=1)
-    latency_s: float = Field(ge=0, le=600)
-    retry_after_s: float = Field(ge=0, le=3600)
-    hang_s: float = Field(ge=0, le=86400)
-    status: int = Field(ge=400, le=599, description="status of injected errors")
-    mode: Literal["garbage", "close"] | None = Field(
-        description="garbage: 200 with a non-JSON body; close: drop the connection mid-response"
-    )
-    too_large_over: int | None = Field(
-        ge=0, description="answer 413 to requests with more items than this"
-    )
-
-
-class FaultsPatch(BaseModel):
-    """``PUT /sink/admin/faults``: the knobs to change (others keep their value)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    error_rate: float | None = Field(None, ge=0, le=1)
-    hang_rate: float | None = Field(None, ge=0, le=1)
-    latency_s: float | None = Field(None, ge=0, le=600)
-    retry_after_s: float | None = Field(None, ge=0, le=3600)
-    hang_s: float | None = Field(None, ge=0, le=86400)
-    status: int | None = Field(None, ge=400, le=599)
-    mode: Literal["garbage", "close"] | None = None
-    too_large_over: int | None = Field(None, ge=0)
-    seed: int | None = Field(None, description="reseed the sink's random source")
+    user_id: UserId | None = None
 
 
 class ReceivedIds(BaseModel):
@@ -141,17 +96,6 @@ class ResetDone(BaseModel):
 # --- validating and analysing a request ----------------------------------------------
 #: one validated item and the JSON object it came from (stored as sent)
 Parsed: TypeAlias = tuple[SinkItem, dict[str, Any]]
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-def _not_a_number(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _unstorable(value: Any) -> bool:
@@ -176,19 +120,10 @@ def _unstorable(value: Any) -> bool:
 
 def parse_batch(body: bytes) -> list[Parsed]:
     """The validated items with their raw JSON objects; ``InvalidInput`` says what is wrong."""
-    try:
-        data = json.loads(body, parse_constant=_not_a_number, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    data = loads_strict(body)
     if not isinstance(data, dict):
-        raise InvalidInput('the body must be a JSON object {"interactions": [...]}')
-    try:
-        batch = SinkBatch.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        message = f"{where}: {first['msg']}" if where else first["msg"]
-        raise InvalidInput(message, field=where) from None
+        raise InvalidInput('the body must be a JSON object {"interactions": [...]}', field="body")
+    batch = validate(SinkBatch, data)
     for i, item in enumerate(batch.interactions):
         if item.kind == "comment" and item.video_id is None:
             where = f"interactions.{i}.video_id"

@@ -94,7 +94,7 @@ class Stack:
         url = self.cluster.create_database(self.sink_db)
         sink = Service(
             "sink",
-            "sim.sink.app:app",
+            "sim.sink.app:create_sink_app()",
             {**SINK_ENV, "DATABASE_URL": url, "SIM_WEBHOOK_SECRET": SECRET, **env},
             self.workdir,
         )
@@ -112,7 +112,7 @@ class Stack:
         )
         sim = Service(
             "sim",
-            "sim.app:app",
+            "sim.app:create_app()",
             {
                 **SIM_ENV,
                 "DATABASE_URL": url,

@@ -7,10 +7,10 @@ from typing import Any
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
-from sim.api.deps import runtime
-from sim.api.errors import error_response
-from sim.api.schemas import ErrorBody, Health, Ready
 from sim.errors import DatabaseError
+from sim.web.errors import error_response
+from sim.web.lifecycle import service
+from sim.web.schemas import ErrorBody, Health, Ready
 
 __all__ = ["health"]
 
@@ -23,7 +23,7 @@ health = Blueprint("health", __name__)
 @document_response(ErrorBody, 503)
 async def healthz() -> Response:
     """The process is alive (says nothing about the database); 503 if its runtime died."""
-    failure = runtime().failure
+    failure = service().failure
     if failure is not None:
         return error_response(503, "runtime_failed", f"sim's runtime stopped: {failure!r}"[:300])
     return jsonify({"status": "ok"})
@@ -35,7 +35,7 @@ async def healthz() -> Response:
 @document_response(ErrorBody, 503)
 async def readyz() -> Response | tuple[Any, int]:
     """The database answers a query within ``SIM_READYZ_TIMEOUT_S``; pool statistics."""
-    rt = runtime()
+    rt = service()
     try:
         await rt.db.ping(rt.settings.readyz_timeout_s)
     except DatabaseError as exc:

@@ -6,13 +6,14 @@ import logging
 from typing import Any
 
 import trio
+from pydantic import ValidationError
 from quart import Quart, Response, jsonify, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from sim.errors import PoolExhausted, SimError
+from sim.errors import InvalidInput, PoolExhausted, SimError
 
-__all__ = ["error_response", "register_error_handlers"]
+__all__ = ["error_response", "invalid_input", "register_error_handlers", "validation_details"]
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +33,22 @@ def error_response(
     return response
 
 
-def _validation_details(exc: RequestSchemaValidationError) -> tuple[str, str | None, list[Any]]:
-    err = exc.validation_error
-    errors_fn = getattr(err, "errors", None)
-    if callable(errors_fn):
-        details = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ())) or None,
-                "message": e.get("msg", ""),
-            }
-            for e in errors_fn()
-        ]
-        first = details[0] if details else {"field": None, "message": str(err)}
-        field = str(first["field"]) if first["field"] else None
-        message = f"{field}: {first['message']}" if field else str(first["message"])
-        return message, field, details
-    return str(err) or "invalid request", None, []
+def validation_details(exc: ValidationError) -> tuple[str, str | None, list[dict[str, Any]]]:
+    """A pydantic error as (message naming the first bad field, that field, every error)."""
+    details: list[dict[str, Any]] = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())) or None, "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    if not details:
+        return str(exc) or "invalid input", None, []
+    field, message = details[0]["field"], str(details[0]["message"])
+    return (f"{field}: {message}" if field else message), field, details
+
+
+def invalid_input(exc: ValidationError) -> InvalidInput:
+    """The ``InvalidInput`` (400) that answers a pydantic validation error."""
+    message, field, _ = validation_details(exc)
+    return InvalidInput(message, field=field)
 
 
 async def _finish_request_body(response: Response) -> Response:
@@ -77,7 +78,11 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(RequestSchemaValidationError)
     async def _schema(exc: RequestSchemaValidationError) -> Response:
-        message, field, details = _validation_details(exc)
+        err = exc.validation_error
+        if isinstance(err, ValidationError):
+            message, field, details = validation_details(err)
+        else:  # a TypeError from a non-pydantic model
+            message, field, details = str(err) or "invalid request", None, []
         return error_response(400, "invalid_input", message, field=field, details=details)
 
     @app.errorhandler(SimError)
