@@ -16,7 +16,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/python -m sim check
-	$(BIN)/hypercorn -c hypercorn.toml sim.app:app
+	$(BIN)/hypercorn -c hypercorn.toml 'sim.app:create_app()'
 
 lint: install
 	$(BIN)/ruff check sim tests bench

@@ -260,7 +260,7 @@ def test_bench_delegates_or_says_why_not(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """`sim bench` runs `python -m bench` with its arguments, or says in one line it cannot."""
-    monkeypatch.setattr(cli, "_bench_roots", lambda: [tmp_path])
+    monkeypatch.setattr(cli.local, "_bench_roots", lambda: [tmp_path])
     assert cli.main(["bench"]) == 1
     assert "no benchmark found" in _one_error_line(capsys.readouterr().err)
 

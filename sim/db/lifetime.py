@@ -16,8 +16,8 @@ __all__ = ["open_database"]
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    """The database of ``settings``, open and migrated, for the body of the ``async with``.
+async def open_database(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Database]:
+    """The database of ``settings``, open (and migrated), for the body of the ``async with``.
 
     On the way out the pool closes and an embedded server this process started is
     released (shielded: cancellation must not leave it running).
@@ -27,7 +27,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         async with trio.open_nursery() as nursery:
             db: Database = await nursery.start(Database(settings, location.conninfo).run)
             try:
-                await apply_migrations(db)
+                if migrate:
+                    await apply_migrations(db)
                 yield db
             finally:
                 db.close()
