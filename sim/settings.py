@@ -2,12 +2,15 @@
 
 Every field maps to ``SIM_<FIELD>`` (``DATABASE_URL`` is the one exception).
 An unknown ``SIM_*`` variable or a value that does not parse or is out of
-range raises ``ConfigError`` with one line naming the variable.
+range raises ``ConfigError`` with one line naming the variable. Bounds are
+checked on every construction (``Settings(...)``, ``replace()``, ``from_env()``),
+from the ``_opt`` metadata of each field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -69,6 +72,11 @@ class Settings:
     record_max_retries: int = _opt(5, lo=0, hi=1000)
     record_backlog: int = _opt(20_000, lo=1, hi=10_000_000)
 
+    # --- retrying database work (claims, stores of generated rows, status updates) ------
+    db_retry_base_s: float = _opt(0.05, lo=0.0, hi=60)  # first backoff; doubles, half jitter
+    db_retry_max_s: float = _opt(2.0, lo=0.0, hi=600)  # backoff cap
+    db_retry_attempts: int = _opt(5, lo=1, hi=1000)  # tries of one store before it fails
+
     # --- generation -------------------------------------------------------------
     store_batch_size: int = _opt(500, lo=1, hi=50_000)
     store_queue_batches: int = _opt(4, lo=1, hi=1000)  # generated, not yet stored: all users
@@ -93,6 +101,8 @@ class Settings:
     log_format: str = _opt("text", choices=("text", "json"))
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_bounds(f, getattr(self, f.name))
         if self.pool_min_size > self.pool_max_size:
             raise ConfigError(
                 f"SIM_POOL_MIN_SIZE ({self.pool_min_size}) must not exceed "
@@ -126,7 +136,7 @@ class Settings:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.describe().items())})"
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again, by ``__post_init__``)."""
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> dict[str, Any]:
@@ -187,16 +197,22 @@ def _parse(key: str, raw: str, f: dataclasses.Field[Any]) -> Any:
         value = text or None if "None" in kind else text
         if meta.get("choices"):
             value = text.upper() if key == "SIM_LOG_LEVEL" else text.lower()
-            if value not in meta["choices"]:
-                raise ConfigError(
-                    f"{key}: expected one of {', '.join(meta['choices'])}, got {raw!r}"
-                )
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and value < lo:
-        raise ConfigError(f"{key}: must be at least {lo}, got {raw!r}")
-    if hi is not None and value > hi:
-        raise ConfigError(f"{key}: must be at most {hi}, got {raw!r}")
     return value
+
+
+def _check_bounds(f: dataclasses.Field[Any], value: Any) -> None:
+    """``ConfigError`` naming ``SIM_<FIELD>`` if ``value`` is outside the field's ``_opt``."""
+    meta = f.metadata
+    key = _PREFIX + f.name.upper()
+    choices, lo, hi = meta.get("choices"), meta.get("lo"), meta.get("hi")
+    if choices and value not in choices:
+        raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    if lo is not None and value < lo:
+        raise ConfigError(f"{key}: must be at least {lo:g}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: must be at most {hi:g}, got {value!r}")
 
 
 #: ``password=...`` in a URL's query or a key=value DSN (quoted or not)

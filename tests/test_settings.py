@@ -66,3 +66,26 @@ def test_describe_masks_secrets() -> None:
     text = repr(s.describe())
     assert "hunter2" not in text and "tok-123456" not in text and "MfKQ9r8" not in text
     assert mask_url("postgresql://u:p@h/d") == "postgresql://u:***@h/d"
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"record_batch_size": 0}, "SIM_RECORD_BATCH_SIZE"),
+        ({"pool_timeout_s": float("nan")}, "SIM_POOL_TIMEOUT_S"),
+        ({"sink_error_rate": 1.5}, "SIM_SINK_ERROR_RATE"),
+        ({"db_retry_attempts": 0}, "SIM_DB_RETRY_ATTEMPTS"),
+        ({"log_format": "xml"}, "SIM_LOG_FORMAT"),
+    ],
+)
+def test_bounds_hold_on_every_construction(changes: dict[str, object], named: str) -> None:
+    """Settings(...) and replace() check the same bounds as the environment does."""
+    with pytest.raises(ConfigError, match=named):
+        Settings(**changes)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=named):
+        Settings().replace(**changes)
+
+
+def test_every_default_is_within_its_bounds() -> None:
+    """The defaults themselves pass the checks (a bound can't silently exclude its default)."""
+    assert Settings() == Settings.from_env({})

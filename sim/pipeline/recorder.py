@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 
 from sim.db.outbox import Outcome
-from sim.errors import DatabaseError
+from sim.errors import DatabaseError, describe
 from sim.metrics import Metrics
-from sim.pipeline.timing import backoff_s
+from sim.pipeline.retry import RetryPolicy
 from sim.settings import Settings
 
 __all__ = ["RecordFn", "Recorder"]
@@ -125,14 +125,14 @@ class Recorder:
                             "their rows come back when the lease expires",
                             len(batch),
                             attempt + 1,
-                            exc or type(exc).__name__,
+                            describe(exc),
                         )
                         return
-                    delay = backoff_s(attempt + 1, 0.05, 2.0, self._rng)
+                    delay = RetryPolicy.for_database(s).delay_s(attempt + 1, self._rng)
                     log.warning(
                         "Recording %d outcomes failed (%s); retry %d in %.2fs",
                         len(batch),
-                        exc or type(exc).__name__,
+                        describe(exc),
                         attempt + 1,
                         delay,
                     )

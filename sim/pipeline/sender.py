@@ -13,7 +13,8 @@ from sim.db.outbox import Claimed, Outcome
 from sim.errors import DatabaseError
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
-from sim.pipeline.timing import Wakeup, backoff_s
+from sim.pipeline.retry import RetryPolicy
+from sim.pipeline.timing import Wakeup
 from sim.settings import Settings
 
 __all__ = ["Sender"]
@@ -75,7 +76,7 @@ class Sender:
                     outcomes = await self._deliver(rows, wake)
             if claim_error is not None:
                 failures += 1
-                delay = backoff_s(failures, 0.05, 2.0, self._rng)
+                delay = RetryPolicy.for_database(s).delay_s(failures, self._rng)
                 log.warning(
                     "Claiming for user %s failed (%s); retry in %.2fs", user_id, claim_error, delay
                 )

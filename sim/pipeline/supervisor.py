@@ -14,14 +14,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 
 import trio
 
 from sim.db import Database, outbox, users
 from sim.db.users import DemoConfig, UserRow
-from sim.errors import DatabaseError
+from sim.errors import DatabaseError, describe
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, DemoSpec, Draft, FakerProvider
+from sim.pipeline.retry import RetryPolicy, retry_call
 from sim.pipeline.sender import Sender
 from sim.pipeline.store import to_rows
 from sim.pipeline.timing import Wakeup, backoff_s
@@ -161,14 +163,14 @@ class Supervisor:
                         log.error(
                             "Simulation of user %s failed (%s); restart %d in %.1fs",
                             handle.user_id,
-                            _describe(exc),
+                            describe(exc),
                             restarts,
                             delay,
                             exc_info=exc,
                         )
                         self.metrics.user_restarts.inc()
                         try:
-                            await users.set_error(self.db, handle.user_id, _describe(exc))
+                            await users.set_error(self.db, handle.user_id, describe(exc))
                         except DatabaseError:
                             pass
                         await trio.sleep(delay)
@@ -252,18 +254,13 @@ class Supervisor:
             async for drafts, live in receive:
                 anchor = datetime.now(UTC) if live else row.enabled_at
                 rows = to_rows(row.user_id, row.run_id, anchor, drafts)
-                for attempt in range(1, 6):
-                    try:
-                        await outbox.store_rows(self.db, row.user_id, row.run_id, rows, live=live)
-                        break
-                    except DatabaseError as exc:
-                        if attempt == 5:
-                            raise
-                        delay = backoff_s(attempt, 0.1, 2.0, self._rng)
-                        log.warning(
-                            "Storing %d rows failed (%s); retry in %.2fs", len(rows), exc, delay
-                        )
-                        await trio.sleep(delay)
+                await retry_call(
+                    RetryPolicy.for_database(self.settings),
+                    partial(outbox.store_rows, self.db, row.user_id, row.run_id, rows, live=live),
+                    retry_on=DatabaseError,
+                    rng=self._rng,
+                    what=f"Storing {len(rows)} rows",
+                )
                 if not live:
                     handle.buffered -= 1
                     self._buffer.release()
@@ -333,9 +330,3 @@ class Supervisor:
                 n += 1
         finally:
             self.metrics.live_rate.dec(rate_per_s)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        return _describe(exc.exceptions[0])
-    return f"{type(exc).__name__}: {exc}"[:500]
