@@ -88,6 +88,7 @@ class Settings:
     api_token: str | None = None
     max_body_bytes: int = _opt(65_536, lo=256, hi=100_000_000)
     page_size_max: int = _opt(500, lo=1, hi=500)
+    dashboard_stream_max_s: float = _opt(30.0, lo=0.1, hi=600)  # one SSE stream, then reconnect
 
     # --- the bundled sink -----------------------------------------------------------
     sink_error_rate: float = _opt(0.0, lo=0.0, hi=1.0)

@@ -5,7 +5,7 @@
 snapshot pushed every second as ``event: users``). Both need the bearer token
 when ``SIM_API_TOKEN`` is set; the page sends it as a header, never in a URL.
 
-A stream is bounded: it ends by itself after ``STREAM_MAX_S`` (the page
+A stream is bounded: it ends by itself after ``SIM_DASHBOARD_STREAM_MAX_S`` (the page
 reconnects), when the client goes away (Quart cancels it), and when sim's
 database closes at shutdown. At most ``MAX_STREAMS`` run at once.
 """
@@ -45,11 +45,19 @@ log = logging.getLogger(__name__)
 EXTENSION = "sim_dashboard"
 USERS_LIMIT = 500
 STREAM_INTERVAL_S = 1.0
-STREAM_MAX_S = 30.0  # below Quart's RESPONSE_TIMEOUT; the page reconnects
 MAX_STREAMS = 32
 RATE_WINDOW_S = 10.0
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: one event of ``/dashboard/events`` (``data`` is a JSON document)
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["users", "problem", "bye"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
 dashboard = Blueprint("dashboard", __name__)
 
 
@@ -121,7 +129,7 @@ async def _stream(rt: Runtime, state: _State) -> AsyncIterator[bytes]:
     state.streams += 1
     try:
         yield b"retry: 2000\n\n"
-        end = trio.current_time() + STREAM_MAX_S
+        end = trio.current_time() + rt.settings.dashboard_stream_max_s
         while trio.current_time() < end:
             try:
                 if not rt.db.is_open:
@@ -179,6 +187,7 @@ async def list_users() -> Response:
     "text/event-stream",
     "Server-Sent Events: `users` (the /dashboard/api/users document) every second, "
     "`problem` when the database does not answer, `bye` before the stream ends",
+    schema=SSE_EVENT,
 )
 @document_errors(401, 503)
 async def events() -> Response:
@@ -193,5 +202,5 @@ async def events() -> Response:
     response = Response(_stream(rt, state), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
-    response.timeout = STREAM_MAX_S + 10
+    response.timeout = rt.settings.dashboard_stream_max_s + 10
     return response
