@@ -214,7 +214,7 @@ def sim_app(
     cpus: set[int] | None = None,
     ready_timeout_s: float = 60,
 ) -> Iterator[SimApp]:
-    """``hypercorn -c hypercorn.toml sim.app:app`` on a free port, ready when /readyz says so."""
+    """``hypercorn -c hypercorn.toml 'sim.app:create_app()'`` on a free port, ready at /readyz."""
     port = _free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIM_")}
     full_env.update(env)
