@@ -187,8 +187,10 @@ class Supervisor:
         spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
         if self._provider is None:
             # one for all users: every item is a pure function of its user's spec, and
-            # a provider per user cost 35 ms and a fan cache of up to a few MB each
-            self._provider = self._provider_factory()
+            # a provider per user cost 35 ms and a fan cache of up to a few MB each; the
+            # first one (Faker loading its locale data) takes a worker thread ~0.4 s
+            provider = await trio.to_thread.run_sync(self._provider_factory)
+            self._provider = self._provider or provider
         provider = self._provider
         send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
         try:
@@ -231,7 +233,9 @@ class Supervisor:
         while True:
             await self._buffer.acquire()  # before generating: the slot bounds memory
             handle.buffered += 1
-            batch = next(batches, None)
+            # a whole batch of Faker calls in a worker thread (the provider is thread-safe):
+            # on the event loop it held up every request for ~0.1 s per batch
+            batch = await trio.to_thread.run_sync(next, batches, None)
             if batch is None or batch[-1].seq < skip:
                 handle.buffered -= 1
                 self._buffer.release()
@@ -253,7 +257,10 @@ class Supervisor:
         async with receive:
             async for drafts, live in receive:
                 anchor = datetime.now(UTC) if live else row.enabled_at
-                rows = to_rows(row.user_id, row.run_id, anchor, drafts)
+                # ids and JSON documents of a whole batch: a worker thread's job, too
+                rows = await trio.to_thread.run_sync(
+                    to_rows, row.user_id, row.run_id, anchor, drafts
+                )
                 await retry_call(
                     RetryPolicy.for_database(self.settings),
                     partial(outbox.store_rows, self.db, row.user_id, row.run_id, rows, live=live),

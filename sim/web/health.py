@@ -1,4 +1,12 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+Both answer within the probe's own timeout (``SIM_READYZ_TIMEOUT_S``) also when sim is
+overloaded: ``/healthz`` touches nothing but the runtime, and ``/readyz`` never joins the
+queue for a pooled connection. With requests already waiting for one, it answers 503
+``overloaded`` at once; otherwise its round trip gets half the timeout, which leaves the
+other half for the request to reach the handler and the answer to leave while the event
+loop is busy with everything else.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
-from sim.errors import DatabaseError
+from sim.errors import DatabaseError, PoolExhausted
 from sim.web.errors import error_response
 from sim.web.lifecycle import service
 from sim.web.schemas import ErrorBody, Health, Ready
@@ -15,6 +23,9 @@ from sim.web.schemas import ErrorBody, Health, Ready
 __all__ = ["health"]
 
 health = Blueprint("health", __name__)
+
+#: share of ``readyz_timeout_s`` the database round trip may take
+PING_SHARE = 0.5
 
 
 @health.get("/healthz")
@@ -34,12 +45,20 @@ async def healthz() -> Response:
 @document_response(Ready, 200)
 @document_response(ErrorBody, 503)
 async def readyz() -> Response | tuple[Any, int]:
-    """The database answers a query within ``SIM_READYZ_TIMEOUT_S``; pool statistics."""
+    """The database answers within ``SIM_READYZ_TIMEOUT_S`` (503 if overloaded); pool statistics."""
     rt = service()
+    stats = rt.db.stats()
+    waiting = stats.get("requests_waiting", 0)
+    if waiting:  # a ping would wait behind them: the answer is known already
+        return _not_ready(PoolExhausted(f"database overloaded: {waiting} requests waiting"))
     try:
-        await rt.db.ping(rt.settings.readyz_timeout_s)
+        await rt.db.ping(rt.settings.readyz_timeout_s * PING_SHARE)
     except DatabaseError as exc:
-        return error_response(
-            503, exc.code, str(exc), headers={"Retry-After": "1"}, pool=rt.db.stats()
-        )
+        return _not_ready(exc)
     return jsonify({"status": "ready", "pool": rt.db.stats()})
+
+
+def _not_ready(exc: DatabaseError) -> Response:
+    return error_response(
+        503, exc.code, str(exc), headers={"Retry-After": "1"}, pool=service().db.stats()
+    )

@@ -104,6 +104,20 @@ def test_pool_connection_errors_count_up_only() -> None:
     assert errors() == 6
 
 
+def test_pool_stats_become_gauges() -> None:
+    """Each pool gauge shows its own psycopg_pool figure, refreshed on every observation."""
+    m = Metrics()
+    for size, idle, waiting in ((4, 3, 0), (6, 0, 7)):
+        m.observe_pool(
+            {"pool_size": size, "pool_available": idle, "requests_waiting": waiting, "pool_max": 9}
+        )
+        _, samples = _parse(m.render().decode())
+        assert _value(samples, "sim_db_pool_connections") == size
+        assert _value(samples, "sim_db_pool_idle_connections") == idle
+        assert _value(samples, "sim_db_pool_waiting_requests") == waiting
+        assert _value(samples, "sim_db_pool_max_connections") == 9
+
+
 async def test_metrics_follow_a_demo_run_with_retries(settings: Settings) -> None:
     """After a run against a flaky sink every metric family has the numbers of that run."""
     port = free_port()
@@ -154,7 +168,8 @@ async def test_metrics_follow_a_demo_run_with_retries(settings: Settings) -> Non
             assert _value(samples, "sim_db_pool_connections") >= 1
             assert _value(samples, "sim_db_pool_max_connections") == settings.pool_max_size
             assert _value(samples, "sim_db_pool_waiting_requests") == 0
-            assert _value(samples, "sim_db_pool_idle_connections") >= 0
+            idle = _value(samples, "sim_db_pool_idle_connections")
+            assert 0 <= idle <= _value(samples, "sim_db_pool_connections"), idle
             assert _value(samples, "sim_demo_users", state="live") == 1
             assert _value(samples, "sim_demo_users", state="disabled") == 0
             assert _value(samples, "sim_generator_live_rate_per_second") == 30 / 60
