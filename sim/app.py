@@ -10,6 +10,7 @@ from quart_trio import QuartTrio
 
 from sim.api.dashboard import dashboard
 from sim.api.demo import demo
+from sim.api.docs import register_docs
 from sim.api.errors import register_error_handlers
 from sim.api.health import health
 from sim.api.lifecycle import app_from_env, attach_runtime
@@ -47,6 +48,7 @@ def create_app(
         openapi_provider_class=SimOpenAPIProvider,
     )
     runtime = Runtime(settings, provider_factory=provider_factory)
+    register_docs(app)
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(demo)
