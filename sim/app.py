@@ -14,6 +14,7 @@ from quart_trio import QuartTrio
 
 from sim.api.dashboard import dashboard
 from sim.api.demo import demo
+from sim.api.docs import register_docs
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
 from sim.pipeline.content import ContentProvider, FakerProvider
@@ -59,6 +60,7 @@ def create_app(
         openapi_provider_class=SimOpenAPIProvider,
     )
     runtime = Runtime(settings, provider_factory=provider_factory)
+    register_docs(app)
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(demo)

@@ -93,8 +93,13 @@ class Runtime:
 
     async def _run_pipeline(self, db: Database, task_status: trio.TaskStatus[Runtime]) -> None:
         s = self.settings
+        # Delivering to the bundled sink means sim is its own server's client. On SIGTERM
+        # hypercorn stops serving requests that arrive on open keep-alive connections, and
+        # waits (graceful_timeout) for those connections before sim's shutdown may start;
+        # so no connection to itself is kept open between requests.
+        keepalive = s.http_concurrency if s.main_app_url else 0
         limits = httpx.Limits(
-            max_connections=s.http_concurrency, max_keepalive_connections=s.http_concurrency
+            max_connections=s.http_concurrency, max_keepalive_connections=keepalive
         )
         timeout = httpx.Timeout(s.request_timeout_s)
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:

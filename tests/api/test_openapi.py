@@ -17,7 +17,7 @@ TOKEN = "openapi-token-1234"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: served by quart-schema itself (the document and its viewer), not part of the API
 # the document itself, its UI, and static files (hidden: not part of the API)
-SELF = {"openapi", "swagger_ui", "static", "dashboard.static_file"}
+SELF = {"openapi", "swagger_ui", "static", "dashboard.static_file", "docs_assets.asset"}
 
 
 def _app(settings: Settings) -> QuartTrio:
