@@ -78,7 +78,7 @@ async def test_app_starts_and_stops_twice(settings: Settings, db_url: str) -> No
         for _ in range(2):
             await _serve_once(create_app(settings, configure_logs=False), settle=True)
             assert _tasks() == tasks_before
-            with trio.fail_after(5):  # closed connections leave pg_stat_activity shortly
+            with trio.fail_after(30):  # closed connections leave pg_stat_activity shortly
                 await _until_no_sim_connections(db_url)
         gc.collect()  # surface ResourceWarnings of anything left unclosed
     assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
