@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import psycopg
 import trio
+from quart_trio import QuartTrio
 
 from sim.app import create_app
 from sim.pipeline.content import ContentProvider, FakerProvider
+from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink import create_sink_app
 
@@ -28,6 +30,12 @@ class Stack:
     sink_url: str
     settings: Settings
     sink_db_url: str
+    app: QuartTrio
+
+    def running(self) -> list[str]:
+        """The users whose simulation runs in sim right now."""
+        runtime: Runtime = self.app.extensions["sim"]
+        return runtime.pipeline().running()
 
     async def enable(self, user: str, **body: Any) -> httpx.Response:
         return await self.sim.put(f"/v1/users/{user}/demo", json=body or None)
@@ -105,4 +113,4 @@ async def stack(
             httpx.AsyncClient(base_url=sim_url, timeout=10) as sim,
             httpx.AsyncClient(base_url=sink_url, timeout=10) as sink,
         ):
-            yield Stack(sim, sink, sim_url, sink_url, sim_cfg, sink_db)
+            yield Stack(sim, sink, sim_url, sink_url, sim_cfg, sink_db, app)

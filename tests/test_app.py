@@ -47,12 +47,20 @@ async def _until_no_sim_connections(db_url: str) -> None:
         await trio.sleep(0.05)
 
 
-async def _serve_once(app: QuartTrio, *, settle_s: float = 0.0) -> dict[str, Any]:
-    """Start ``app``, check it is ready (still, after ``settle_s``), stop it; return its OpenAPI."""
+async def _serve_once(app: QuartTrio, *, settle: bool = False) -> dict[str, Any]:
+    """Start ``app``, check it is ready, stop it; return its OpenAPI.
+
+    With ``settle``, it is ready still once its pool has opened its minimum of connections
+    in the background (the work a second start-up could break).
+    """
     with trio.fail_after(30):
         async with app.test_app() as test_app:
             client = test_app.test_client()
-            await trio.sleep(settle_s)
+            while settle:
+                pool = (await (await client.get("/readyz")).get_json()).get("pool", {})
+                if pool and pool["pool_size"] >= pool["pool_min"]:
+                    break
+                await trio.sleep(0.05)
             ready = await client.get("/readyz")
             assert ready.status_code == 200, await ready.get_json()
             openapi = await client.get("/openapi.json")
@@ -68,9 +76,9 @@ async def test_app_starts_and_stops_twice(settings: Settings, db_url: str) -> No
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(2):
-            await _serve_once(create_app(settings, configure_logs=False), settle_s=0.2)
+            await _serve_once(create_app(settings, configure_logs=False), settle=True)
             assert _tasks() == tasks_before
-            with trio.fail_after(5):  # closed connections leave pg_stat_activity shortly
+            with trio.fail_after(30):  # closed connections leave pg_stat_activity shortly
                 await _until_no_sim_connections(db_url)
         gc.collect()  # surface ResourceWarnings of anything left unclosed
     assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
@@ -80,8 +88,8 @@ async def test_app_starts_and_stops_twice(settings: Settings, db_url: str) -> No
 async def test_same_app_object_starts_twice(settings: Settings) -> None:
     """One app object started, stopped and started again is ready the second time too."""
     app = create_app(settings, configure_logs=False)
-    await _serve_once(app, settle_s=0.5)
-    await _serve_once(app, settle_s=0.5)
+    await _serve_once(app, settle=True)
+    await _serve_once(app, settle=True)
 
 
 async def test_openapi_document_is_served(settings: Settings) -> None:

@@ -23,7 +23,9 @@ from sim.db.embedded import EmbeddedPostgres, _start
 from sim.settings import Settings
 
 READYZ_TIMEOUT_S = 1.0
-MARGIN_S = 2.0
+#: a hang guard, not a latency bound (those are in RELIABILITY.md): far below the pool
+#: timeout (30 s), which a probe waiting for a pooled connection would run into
+PROBE_GUARD_S = 10.0
 
 
 def _postgres_pids(pgdata: Path) -> list[int]:
@@ -77,16 +79,14 @@ def _app(settings: Settings) -> QuartTrio:
     return create_app(settings.replace(readyz_timeout_s=READYZ_TIMEOUT_S), configure_logs=False)
 
 
-async def _get(client: Client, path: str) -> tuple[int, Any, float]:
-    """GET ``path``: status, JSON body and seconds taken (never more than the probe allows)."""
-    start = trio.current_time()
-    with trio.fail_after(READYZ_TIMEOUT_S + MARGIN_S):
+async def _get(client: Client, path: str) -> tuple[int, Any]:
+    """GET ``path``: status and JSON body (a 503 with ``Retry-After``)."""
+    with trio.fail_after(PROBE_GUARD_S):
         response = await client.get(path)
         body = await response.get_json()
-    elapsed = trio.current_time() - start
     if response.status_code == 503:
         assert response.headers.get("Retry-After") == "1"
-    return response.status_code, body, elapsed
+    return response.status_code, body
 
 
 async def test_healthz_answers_ok(settings: Settings) -> None:
@@ -94,7 +94,7 @@ async def test_healthz_answers_ok(settings: Settings) -> None:
     app = _app(settings)
     with trio.fail_after(30):
         async with app.test_app() as test_app:
-            status, body, _ = await _get(test_app.test_client(), "/healthz")
+            status, body = await _get(test_app.test_client(), "/healthz")
     assert (status, body) == (200, {"status": "ok"})
 
 
@@ -103,7 +103,7 @@ async def test_readyz_reports_pool_stats(settings: Settings) -> None:
     app = _app(settings)
     with trio.fail_after(30):
         async with app.test_app() as test_app:
-            status, body, _ = await _get(test_app.test_client(), "/readyz")
+            status, body = await _get(test_app.test_client(), "/readyz")
     assert status == 200
     assert body["status"] == "ready"
     pool = body["pool"]
@@ -128,16 +128,15 @@ async def test_readyz_follows_a_database_outage(
     with trio.fail_after(90):
         async with app.test_app() as test_app:
             client = test_app.test_client()
-            status, body, _ = await _get(client, "/readyz")
+            status, body = await _get(client, "/readyz")
             assert status == 200 and body["status"] == "ready"
 
             await trio.to_thread.run_sync(_pg_ctl, server, "-w", "stop", "-m", "fast")
             assert _postgres_pids(server.pgdata) == []
 
             for _ in range(3):
-                status, body, elapsed = await _get(client, "/readyz")
+                status, body = await _get(client, "/readyz")
                 assert status == 503, body
-                assert elapsed < READYZ_TIMEOUT_S + MARGIN_S
                 error = body["error"]
                 assert error["code"] in {"database_unavailable", "overloaded", "query_timeout"}
                 assert error["message"]
@@ -146,11 +145,10 @@ async def test_readyz_follows_a_database_outage(
             await trio.to_thread.run_sync(server.server.ensure_postgres_running)
             assert server.url("sim_ready") == url, "the socket moved: the URL is no longer valid"
 
-            deadline = trio.current_time() + 15
-            while True:
-                status, body, _ = await _get(client, "/readyz")
-                if status == 200 or trio.current_time() > deadline:
-                    break
-                await trio.sleep(0.2)
-            assert status == 200, body
+            with trio.fail_after(30):  # until PostgreSQL answers again
+                while True:
+                    status, body = await _get(client, "/readyz")
+                    if status == 200:
+                        break
+                    await trio.sleep(0.2)
             assert body["status"] == "ready"

@@ -94,33 +94,28 @@ async def test_closed_database_refuses_work(settings: Settings) -> None:
 async def test_cancelled_query_stops_on_the_server_and_connection_is_reused(
     db1: Database, db_url: str
 ) -> None:
-    """A cancel scope around pg_sleep(5) returns at once, the server stops it, the pool goes on."""
+    """A cancel scope around pg_sleep(60) returns at once, the server stops it, the pool goes on."""
     pid_before = await db1.transaction(_backend_pid)
 
-    start = trio.current_time()
-    with trio.move_on_after(0.2) as scope:
-        await db1.transaction(_one, "select pg_sleep(5)")
-    elapsed = trio.current_time() - start
+    # the guard is far below the statement's 60 s: only a cancelled statement returns in time
+    with trio.fail_after(30), trio.move_on_after(0.2) as scope:
+        await db1.transaction(_one, "select pg_sleep(60)")
     assert scope.cancelled_caught
-    assert elapsed < 1.0, f"cancellation took {elapsed:.3f}s"
 
-    still_active: list[tuple[Any, ...]] = []
-    with trio.fail_after(5):
-        deadline = trio.current_time() + 2.0
-        while trio.current_time() < deadline:
+    with trio.fail_after(30):  # until the server has stopped the statement
+        while True:
             still_active = await _sql(
                 db_url,
                 "select pid, state, query from pg_stat_activity"
                 " where datname = current_database() and pid <> pg_backend_pid()"
                 " and state = 'active' and query like %s",
-                ("%pg_sleep(5)%",),
+                ("%pg_sleep(60)%",),
             )
             if not still_active:
                 break
             await trio.sleep(0.05)
-    assert still_active == [], "pg_sleep(5) still running on the server"
 
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         pid_after = await db1.transaction(_backend_pid)
     assert pid_after == pid_before, "the one pooled connection should have been reused"
     assert db1.stats()["pool_size"] == 1
@@ -145,7 +140,7 @@ async def test_pool_hands_out_the_most_recently_returned_connection(
 
 async def test_pool_recovers_after_backends_are_terminated(db: Database, db_url: str) -> None:
     """After pg_terminate_backend of every pool connection the next operation still succeeds."""
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         pids_before = {await db.transaction(_backend_pid) for _ in range(3)}
     pool_pids = {
         row[0]
@@ -175,13 +170,13 @@ async def test_pool_recovers_after_backends_are_terminated(db: Database, db_url:
 
 async def test_syntax_error_is_mapped_to_database_error(db: Database) -> None:
     """A syntax error surfaces as sim's DatabaseError caused by the psycopg error."""
-    with trio.fail_after(5), pytest.raises(DatabaseError) as info:
+    with trio.fail_after(30), pytest.raises(DatabaseError) as info:
         await db.transaction(_one, "selec 1")
     assert type(info.value) is DatabaseError
     assert isinstance(info.value.__cause__, psycopg.errors.SyntaxError)
     assert isinstance(info.value.__cause__, psycopg.Error)
     assert "42601" in str(info.value)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         assert await db.transaction(_one, "select 1") == 1
 
 
@@ -197,12 +192,11 @@ async def test_unreachable_database_raises_unavailable_at_open(tmp_path: Any) ->
         db_close_timeout_s=1.0,
     )
     database = Database(s, url)
-    start = trio.current_time()
-    with trio.fail_after(10):
+    # a hang guard well below the default open timeout (30 s) that a lost setting would mean
+    with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             with pytest.raises(DatabaseUnavailable) as info:
                 await nursery.start(database.run)
-    assert trio.current_time() - start < 5.0
     assert not database.is_open
     assert info.value.__cause__ is not None
     assert "nowhere" in str(info.value) or "1.0s" in str(info.value)

@@ -210,6 +210,22 @@ class Stack:
 
         return await wait_until(done, timeout_s, interval_s=interval_s, what="the run completing")
 
+    async def wait_live(
+        self, client: httpx.AsyncClient, user_ids: list[str], timeout_s: float
+    ) -> float:
+        """Until each user's initial burst is over (state ``live``); the seconds it took."""
+        assert self.sim is not None
+        base = self.sim.url
+
+        async def live() -> bool:
+            for user_id in user_ids:
+                r = await client.get(f"{base}/v1/users/{user_id}/demo")
+                if r.status_code != 200 or r.json()["state"] != "live":
+                    return False
+            return True
+
+        return await wait_until(live, timeout_s, what=f"{', '.join(user_ids)} live")
+
     def overdue_leases(self) -> int:
         """Rows still ``sending`` although their lease ran out (more than a second ago)."""
         rows = self.cluster.query(

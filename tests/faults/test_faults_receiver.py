@@ -11,7 +11,7 @@ from faults.faultkit import Stack
 from faults.faultplugin import Row, check_totals, client, record
 from faults.faultplugin import cluster_fixture as cluster_fixture
 from faults.faultplugin import stack_fixture as stack_fixture
-from faults.faultproc import Service
+from faults.faultproc import Service, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -65,10 +65,9 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
         idle_tasks = await _tasks(c, sim)
         await stack.enable(c, "warmup", videos=2, comments=40, dms=40)
         await stack.wait_done(30)
-        await trio.sleep(0.5)
+        await stack.wait_live(c, ["warmup"], 30)  # its steady state: the baseline
         before = _resources(sim, sink)
         before["tasks"] = await _tasks(c, sim)
-        per_user = before["tasks"] - idle_tasks
         await stack.set_faults(c, **OUTAGE_FAULTS, seed=3)
         run_start = trio.current_time()
         for i in range(OUTAGE_USERS):
@@ -77,9 +76,31 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
         run_s = trio.current_time() - run_start
         r = await c.delete(sink.url + "/sink/admin/faults")
         assert r.status_code == 200
-        await trio.sleep(1.0)
-        after = _resources(sim, sink)
-        after["tasks"] = await _tasks(c, sim)
+        users = ["warmup"] + [f"outage{i}" for i in range(OUTAGE_USERS)]
+        await stack.wait_live(c, users, 30)
+        per_user = before["tasks"] - idle_tasks
+        senders = (OUTAGE_USERS + 1) * SEND_CONCURRENCY
+        after: dict[str, float] = {}
+
+        async def no_growth() -> bool:
+            # at most one connection per sender that can be in flight; no descriptor, thread
+            # or memory growth beyond what the pool and those connections account for; each
+            # live user keeps the same fixed set of tasks. What was in flight when the faults
+            # stopped may take a moment to settle (idle worker threads linger for 10 s); a
+            # leak never does.
+            after.update(_resources(sim, sink), tasks=await _tasks(c, sim))
+            return (
+                after["connections"] <= senders
+                and after["tasks"] <= idle_tasks + (OUTAGE_USERS + 1) * per_user
+                and after["fds"] <= before["fds"] + senders + 8
+                and after["threads"] <= before["threads"] + 2
+                and after["rss_mib"] <= before["rss_mib"] + 40
+            )
+
+        try:
+            await wait_until(no_growth, 60, what="no growth", interval_s=0.5)
+        except TimeoutError:
+            raise AssertionError(f"resources grew: {before} -> {after}") from None
         metrics = (await c.get(sim.url + "/metrics")).text
         stats = await stack.sink_stats(c)
     totals = check_totals(stack)
@@ -88,22 +109,18 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
     hangs = sink_log.count("Sink fault: hanging")
     errors = sink_log.count("Sink fault: answering 503")
     assert hangs >= 10 and errors >= 30, (hangs, errors)
-    # every request ended by its timeout: none took longer than 2.5 s (the timeout is 1 s),
-    # and at least one per hang was cut off between 0.5 s and 2.5 s
+    # every request was cut off by sim's timeout (1 s), none waited out a 5 s hang; each
+    # hang shows up as a retry between 0.5 s and 5 s
     seconds = _histogram(metrics, "sim_delivery_duration_seconds")
     for outcome, buckets in seconds.items():
-        assert buckets["2.5"] == buckets["count"], (outcome, buckets)
+        assert buckets["5.0"] == buckets["count"], (outcome, buckets)
     retry = seconds["retry"]
-    assert retry["2.5"] - retry["0.5"] >= hangs, (retry, hangs)
-    # no growth: at most one connection per sender that can be in flight, and no descriptor,
-    # thread or memory growth beyond what the pool and those connections account for
-    senders = (OUTAGE_USERS + 1) * SEND_CONCURRENCY
-    assert after["connections"] <= senders, (before, after)
-    # no task leak: each live user keeps the same fixed set of tasks, nothing else remains
-    assert after["tasks"] <= idle_tasks + (OUTAGE_USERS + 1) * per_user, (before, after)
-    assert after["fds"] <= before["fds"] + senders + 8, (before, after)
-    assert after["threads"] <= before["threads"] + 2, (before, after)
-    assert after["rss_mib"] <= before["rss_mib"] + 40, (before, after)
+    assert retry["5.0"] - retry["0.5"] >= hangs, (retry, hangs)
+    within = min(
+        float(le)
+        for le in ("0.5", "1.0", "2.5", "5.0")
+        if all(b[le] == b["count"] for b in seconds.values())
+    )
     requests = stats["requests"]
     record(
         Row(
@@ -119,7 +136,7 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
             f" RSS {before['rss_mib']:.0f} → {after['rss_mib']:.0f} MiB",
             totals,
             f"none needed (faults for the whole run); run took {run_s:.1f} s,"
-            " every request ≤ 2.5 s",
+            f" every request ≤ {within:g} s",
             trio.current_time() - started,
         )
     )
@@ -157,7 +174,12 @@ async def test_bad_answers_at_the_edge(stack: Stack) -> None:
         # stored, then the connection dropped mid-response: sim cannot know, so it retries;
         # the receiver sees the repeats as repeated ids. Then the receiver behaves again.
         await _phase(stack, c, "dropped", mode="close")
-        await trio.sleep(2.0)
+
+        async def dropped_and_retried() -> bool:
+            rows = await trio.to_thread.run_sync(_user_rows, stack, "dropped")
+            return any(a > 1 for _, a, _ in rows)
+
+        await wait_until(dropped_and_retried, 60, what="a dropped request retried")
         await stack.set_faults(c, mode=None)
         await stack.wait_done(30)
         # 413 for more than 7 items a request: sim halves the batch until it fits
@@ -190,7 +212,8 @@ async def test_bad_answers_at_the_edge(stack: Stack) -> None:
             7,
             "Bad data at the edge",
             "receiver answers 200 with a non-JSON body; stores then drops the connection"
-            f" mid-response (2 s); answers 413 above {TOO_LARGE_OVER} items; 413 always",
+            " mid-response (until a request was retried);"
+            f" answers 413 above {TOO_LARGE_OVER} items; 413 always",
             f"{per_user} items per case; garbage: all sent on the first attempt; dropped:"
             f" {retried} rows retried; 413: {splits} batch splits, all sent;"
             f" 413 always: all {per_user} failed with the reason",

@@ -76,8 +76,10 @@ async def test_disable_stops_live_generation_and_purge_empties(settings: Setting
         await st.wait_for("erin", lambda d: d["total"] >= 16 + 5, timeout_s=30)
         r = await st.sim.delete("/v1/users/erin/demo")
         assert r.status_code == 200 and r.json()["state"] == "disabled"
+        # DELETE answers once the user's simulation has stopped: nothing left to add rows
+        assert "erin" not in st.running()
         total = (await st.status("erin"))["total"]
-        await trio.sleep(1.0)
+        assert "erin" not in st.running()
         assert (await st.status("erin"))["total"] == total
         again = await st.sim.delete("/v1/users/erin/demo")
         assert again.status_code == 200
@@ -115,7 +117,11 @@ async def test_receiver_outage_with_retry_after_then_recovery(settings: Settings
         await st.set_faults(error_rate=1.0, retry_after_s=0.2)
         await st.enable("frank", seed=2, comments=30, dms=30)
         await st.wait_for("frank", lambda d: d["total"] == 68)
-        await trio.sleep(1.0)
+        with trio.fail_after(30):  # the receiver has refused a few rounds of requests
+            while True:
+                if (await st.sink_stats())["requests"] >= 5:
+                    break
+                await trio.sleep(0.05)
         doc = await st.status("frank")
         assert doc["counts"]["sent"] == 0 and doc["counts"]["failed"] == 0
         await st.set_faults(error_rate=0.0)

@@ -191,7 +191,9 @@ async def test_real_batch_failure_is_retried_and_nothing_lost(
             await db.transaction(kill_self if fault == "killed_connection" else sleep_long)
         return await outbox.record(db, batch)
 
-    rec = Recorder(settings.replace(record_batch_size=1000, batch_timeout_s=0.5), Metrics(), write)
+    # batches flush by size only (the interval would cut them short on a busy machine)
+    cfg = settings.replace(record_batch_size=1000, record_flush_interval_s=600, batch_timeout_s=0.5)
+    rec = Recorder(cfg, Metrics(), write)
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             await nursery.start(rec.run)
