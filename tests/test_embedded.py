@@ -131,3 +131,43 @@ async def test_create_database_is_safe_to_race(pg_server: EmbeddedPostgres) -> N
     finally:
         for name in names:
             sql(admin, f"drop database if exists {name} with (force)")
+
+
+# --- pgserver internals that EmbeddedPostgres.stop uses (pyproject bounds pgserver) ----------
+def test_pgserver_internals_have_the_shape_stop_relies_on(pg_server: EmbeddedPostgres) -> None:
+    """The inter-process ``_lock`` and the ``global_process_id_list`` of holder pids exist."""
+    server = pg_server.server
+    lock = server._lock
+    for name in ("acquire", "release", "__enter__", "__exit__"):
+        assert callable(getattr(lock, name, None)), f"pgserver's _lock has no {name}"
+    handles = server.global_process_id_list
+    assert callable(handles.put)
+    pids = handles.get()
+    assert isinstance(pids, list) and all(isinstance(p, int) for p in pids)
+    assert os.getpid() in pids, "pgserver no longer lists this process as a holder"
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+async def test_a_dead_holder_does_not_keep_the_server_up(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder killed without cleanup is forgotten: release() still stops PostgreSQL."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = Settings.from_env({}).replace(data_dir=data_dir)
+    pgdata = (data_dir / "pg").resolve()
+    location = await _locate(settings)
+    try:
+        assert location.embedded is not None
+        handles = location.embedded.server.global_process_id_list
+        dead = _dead_pid()
+        handles.put([*handles.get(), dead])
+        assert dead in handles.get()
+    finally:
+        await _release(location)
+    assert _postgres_pids(pgdata) == [], "a dead holder kept postgres running"

@@ -84,3 +84,16 @@ async def test_without_the_repair_the_pool_never_opens(db_url: str) -> None:
     out = done.stdout.decode()
     assert done.returncode == 3, f"stdout:\n{out}\nstderr:\n{done.stderr.decode()}"
     assert out.startswith("unavailable:")
+
+
+def test_psycopg_still_binds_get_running_loop_where_the_repair_expects_it() -> None:
+    """psycopg.waiting has ``get_running_loop``; after sim's import it is asyncio's patched one."""
+    import asyncio
+
+    import psycopg.waiting
+
+    import sim.db.pool  # noqa: F401  (the import performs the repair when needed)
+
+    bound = getattr(psycopg.waiting, "get_running_loop", None)
+    assert bound is not None, "psycopg.waiting no longer binds get_running_loop: revisit the repair"
+    assert bound is asyncio.get_running_loop

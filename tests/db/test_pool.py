@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import inspect
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import pytest
 import trio
 from conftest import free_port, sql
 
 from sim.db import Conn, Database
+from sim.db.pool import _LifoPool
 from sim.errors import DatabaseError, DatabaseUnavailable
 from sim.settings import Settings
 
@@ -134,6 +140,90 @@ async def test_pool_hands_out_the_most_recently_returned_connection(
         pids = [await database.transaction(_backend_pid) for _ in range(6)]
         assert len(set(pids)) == 1, pids
 
+    database.close()
+    await database.wait_closed(10)
+
+
+# --- psycopg_pool internals that _LifoPool overrides (pyproject bounds psycopg-pool) -----------
+def test_pool_internals_have_the_shape_lifo_pool_relies_on() -> None:
+    """``_get_ready_connection(timeout)``, the ``_pool`` deque and ``_nconns_min`` still exist."""
+    stock = psycopg_pool.AsyncConnectionPool._get_ready_connection
+    assert inspect.iscoroutinefunction(stock)
+    assert list(inspect.signature(stock).parameters) == ["self", "timeout"]
+    assert _LifoPool._get_ready_connection is not stock
+    assert inspect.iscoroutinefunction(psycopg_pool.AsyncConnectionPool._shrink_pool)
+    pool = psycopg_pool.AsyncConnectionPool("", open=False, min_size=2, max_size=4)
+    assert isinstance(pool._pool, deque)
+    assert isinstance(pool._nconns_min, int)
+
+
+def _first_checkout(cls: type[psycopg_pool.AsyncConnectionPool[Any]]) -> tuple[Any, list[Any], int]:
+    """(connection handed out, the idle ones left, ``_nconns_min``) from idle a, b, c."""
+
+    async def checkout() -> tuple[Any, list[Any], int]:
+        pool = cls("", open=False, min_size=3, max_size=3)
+        pool._pool.extend(["a", "b", "c"])  # oldest returned first, as putconn appends
+        pool._nconns_min = 3
+        conn = await pool._get_ready_connection(1.0)
+        return conn, list(pool._pool), pool._nconns_min
+
+    return asyncio.run(checkout())
+
+
+def test_stock_pool_is_fifo_and_lifo_pool_keeps_its_minimum_accounting() -> None:
+    """Stock hands out the oldest (so the override is needed); ours the newest, same min count."""
+    assert _first_checkout(psycopg_pool.AsyncConnectionPool) == ("a", ["b", "c"], 2), (
+        "psycopg_pool's checkout order changed: revisit sim.db.pool._LifoPool"
+    )
+    assert _first_checkout(_LifoPool) == ("c", ["a", "b"], 2)
+
+
+async def test_idle_connections_shrink_from_the_cold_end(
+    settings: Settings, nursery: trio.Nursery, db_url: str
+) -> None:
+    """Grown to 3, then used one at a time: it shrinks to its minimum and keeps the warm one."""
+    assert settings.database_url
+    elastic = settings.replace(
+        pool_min_size=1, pool_max_size=3, pool_max_idle_s=1, pool_timeout_s=5
+    )
+    database = Database(elastic, settings.database_url)
+    # an advisory lock held from outside keeps three transactions open at once
+    locker = await trio.to_thread.run_sync(partial(psycopg.connect, db_url, autocommit=True))
+    try:
+        await trio.to_thread.run_sync(locker.execute, "select pg_advisory_lock(7)")
+        with trio.fail_after(20):
+            await nursery.start(database.run)
+            async with trio.open_nursery() as three:
+                for _ in range(3):
+                    three.start_soon(database.transaction, _one, "select pg_advisory_xact_lock(7)")
+                while True:
+                    stats = database.stats()
+                    if stats["pool_size"] == 3 and stats["requests_waiting"] == 0:
+                        break
+                    await trio.sleep(0.02)
+                await trio.to_thread.run_sync(locker.execute, "select pg_advisory_unlock(7)")
+    finally:
+        await trio.to_thread.run_sync(locker.close)
+    assert database.stats()["pool_available"] == 3
+
+    used: set[int] = set()
+    with trio.fail_after(30):  # psycopg_pool closes one idle connection per max_idle
+        while database.stats()["pool_size"] > 1:
+            used.add(await database.transaction(_backend_pid))
+            await trio.sleep(0.05)  # steady, light use
+        used.add(await database.transaction(_backend_pid))
+    assert len(used) == 1, f"one at a time, the pool should reuse one backend: {used}"
+    left: set[int] = set()
+    with trio.move_on_after(10):  # a closed connection's backend takes a moment to exit
+        while left != used:
+            rows = await _sql(
+                db_url,
+                "select pid from pg_stat_activity"
+                " where datname = current_database() and application_name = 'sim'",
+            )
+            left = {row[0] for row in rows}
+            await trio.sleep(0.05)
+    assert left == used, f"backends left: {left}, the warm one: {used}"
     database.close()
     await database.wait_closed(10)
 
