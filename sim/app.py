@@ -12,6 +12,7 @@ from sim.api.dashboard import dashboard
 from sim.api.demo import demo
 from sim.api.errors import register_error_handlers
 from sim.api.health import health
+from sim.api.instances import instances
 from sim.api.lifecycle import app_from_env, attach_runtime
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
@@ -50,6 +51,7 @@ def create_app(
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(demo)
+    app.register_blueprint(instances)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
     register_sink(app, settings)

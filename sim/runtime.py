@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -63,6 +64,11 @@ class Runtime:
         if self._db is None:
             raise DatabaseUnavailable("sim is not started")
         return self._db
+
+    @property
+    def instance_id(self) -> uuid.UUID | None:
+        """This instance's id in the fleet (None without the pipeline)."""
+        return self._supervisor.instance_id if self._supervisor is not None else None
 
     def pipeline(self) -> Supervisor:
         if self._supervisor is None:
