@@ -137,7 +137,7 @@ class Listener:
 
     async def _connect(self) -> AsyncConnection[tuple[object, ...]]:
         conn = await AsyncConnection.connect(
-            self.db.conninfo, autocommit=True, application_name="sim-listener", connect_timeout=10
+            self.db.conninfo, autocommit=True, application_name="sim", connect_timeout=10
         )
         for channel in self.handlers:
             await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))

@@ -29,7 +29,7 @@ from sim.pipeline.store import to_rows
 from sim.pipeline.timing import Wakeup, backoff_s
 from sim.settings import Settings
 
-__all__ = ["Simulations", "UserRun", "describe_error", "is_lease_lost"]
+__all__ = ["Simulations", "UserRun", "describe_error"]
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,15 @@ class Simulations:
             try:
                 await self._simulate(handle)
                 return
-            except Exception as exc:  # one user's failure stays with that user
-                if is_lease_lost(exc):
-                    log.info(
-                        "User %s is no longer this instance's; its simulation stops", handle.user_id
-                    )
+            except BaseException as exc:  # one user's failure stays with that user
+                cancelled = _without_lease_lost(exc)
+                if cancelled is not exc:  # the lease is lost: stop, and no restart
+                    log.info("User %s is no longer owned here; simulation stops", handle.user_id)
+                    if cancelled is not None:
+                        raise cancelled from None  # a cancellation met it: let it through
                     return
+                if not isinstance(exc, Exception):
+                    raise
                 restarts += 1
                 delay = backoff_s(restarts, s.restart_backoff_s, s.restart_backoff_max_s, self._rng)
                 log.error(
@@ -275,12 +278,19 @@ class Simulations:
             self.metrics.live_rate.dec(rate_per_s)
 
 
-def is_lease_lost(exc: BaseException) -> bool:
-    """``exc`` is a ``LeaseLost``, or a group of them (and cancellations)."""
-    if isinstance(exc, BaseExceptionGroup):
-        lost, rest = exc.split(LeaseLost)
-        return lost is not None and (rest is None or not rest.split(trio.Cancelled)[1])
-    return isinstance(exc, LeaseLost)
+def _without_lease_lost(exc: BaseException) -> BaseException | None:
+    """``exc`` itself when no ``LeaseLost`` is in it; else what is left besides when that
+    is only cancellation (None when nothing is). Any other error keeps ``exc`` whole."""
+    if isinstance(exc, LeaseLost):
+        return None
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    lost, rest = exc.split(LeaseLost)
+    if lost is None:
+        return exc
+    if rest is None or rest.split(trio.Cancelled)[1] is None:
+        return rest
+    return exc
 
 
 def describe_error(exc: BaseException) -> str:

@@ -87,16 +87,13 @@ class Supervisor:
                     self.db, self.instance_id, socket.gethostname(), os.getpid(), __version__
                 )
                 log.info("Instance %s joined the fleet", self.instance_id)
-                await self._round()
+                await self._guarded_round()
                 task_status.started(self)
                 while True:
                     with trio.move_on_after(s.heartbeat_s):
                         await self._poke.wait()
                     self._poke = trio.Event()
-                    try:
-                        await self._round()
-                    except DatabaseError as exc:
-                        log.warning("Heartbeat failed (%s); leases held until they expire", exc)
+                    await self._guarded_round()
             finally:
                 self._nursery = None
                 with trio.CancelScope(shield=True), trio.move_on_after(s.db_close_timeout_s):
@@ -112,6 +109,15 @@ class Supervisor:
             log.warning("Could not hand users over (%s); their leases will expire", exc)
         else:
             log.info("Instance %s left the fleet; %d users handed over", self.instance_id, handed)
+
+    async def _guarded_round(self) -> None:
+        try:
+            await self._round()
+        except (DatabaseError, trio.TooSlowError) as exc:
+            log.warning(
+                "Heartbeat failed (%s); leases held until they expire",
+                exc or "no answer within the owner lease",
+            )
 
     async def _round(self) -> None:
         """One heartbeat, then run exactly the users owned."""

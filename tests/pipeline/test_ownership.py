@@ -53,7 +53,7 @@ def _split(runtimes: list[Runtime], names: list[str]) -> bool:
 
 async def test_each_user_runs_on_exactly_one_instance(settings: Settings) -> None:
     """Users enabled through one instance spread over both, never running twice."""
-    quick = settings.replace(heartbeat_s=0.2, owner_lease_s=1.0)
+    quick = settings.replace(heartbeat_s=0.3, owner_lease_s=2.0)
     names = [f"user{i}" for i in range(6)]
     async with fleet(quick, 2) as (a, b):
         for name in names:
@@ -90,3 +90,23 @@ async def test_disable_through_another_instance_stops_the_owner(settings: Settin
         row, started = await a.pipeline().enable("bob", CFG)  # on again, through A
         assert started and row.owner_id == a.instance_id
         assert a.pipeline().running() == ["bob"] and b.pipeline().running() == []
+
+
+async def test_a_simulation_whose_lease_was_taken_stops_without_restarting(
+    settings: Settings,
+) -> None:
+    """Its next store is refused: the simulation ends at once, nothing restarts it."""
+    slow = settings.replace(heartbeat_s=10, owner_lease_s=60)
+    busy = DemoConfig(videos=1, comments=0, dms=0, live_per_minute=600, seed=7)
+    async with fleet(slow, 1) as (a,):
+        await a.pipeline().enable("eve", busy)
+        url = slow.database_url or ""
+        await until(lambda: sql(url, "select live_at is not null from demo_users") == [(True,)])
+        thief = "00000000-0000-4000-8000-000000000001"
+        sql(url, "update demo_users set owner_id = %s, owner_epoch = owner_epoch + 1", (thief,))
+        await until(lambda: a.pipeline().running() == [])
+        stored = sql(url, "select live_generated from demo_users")
+        assert a.metrics.user_restarts._value.get() == 0
+        assert a.failure is None and sql(url, "select last_error from demo_users") == [(None,)]
+        await until(lambda: a.pipeline().beats >= 1)
+        assert sql(url, "select live_generated from demo_users") == stored  # nothing more
