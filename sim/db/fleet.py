@@ -8,8 +8,9 @@ instance holds, prunes instances silent for long, and moves the instance towards
 fair share of the enabled users: acquiring users whose lease ran out (``FOR UPDATE SKIP
 LOCKED``) or handing surplus over. Nothing relies on a unique key colliding.
 
-Every write of a user's simulation is fenced in SQL with ``sim_owns(owner_id,
-owner_until, writer)`` (migration 0005): the writer's lease on the user is live.
+Every write of a user's simulation is fenced with a ``Fence`` (the owner and the lease's
+epoch, a fencing token): ``sim_owns(...)`` in SQL (migration 0005) refuses it once the
+user was taken over, handed over, turned off or restarted.
 
 Changes other instances should hear about at once are announced on ``USERS_CHANNEL``
 (``pg_notify`` in the transaction making them); ``OUTBOX_CHANNEL`` says new rows are due.
@@ -31,9 +32,11 @@ __all__ = [
     "SHARE_SLACK",
     "USERS_CHANNEL",
     "Beat",
+    "Fence",
     "Instance",
     "Lease",
     "beat",
+    "fence_params",
     "leave",
     "list_instances",
     "register",
@@ -58,6 +61,14 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class Fence:
+    """The lease a simulation runs under: its writes hold only while it is unchanged."""
+
+    owner: uuid.UUID
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
 class Instance:
     id: uuid.UUID
     host: str
@@ -78,6 +89,11 @@ class Beat:
     released: tuple[str, ...]
     instances: int
     share: int
+
+
+def fence_params(fence: Fence | None) -> dict[str, Any]:
+    """The ``%(owner)s`` and ``%(epoch)s`` parameters of ``sim_owns`` (None: unfenced)."""
+    return {"owner": fence and fence.owner, "epoch": fence and fence.epoch}
 
 
 async def _register(conn: Conn, me: uuid.UUID, host: str, pid: int, version: str) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from sim.db.fleet import OUTBOX_CHANNEL
+from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
 
@@ -96,7 +96,7 @@ _COPY = f"copy interactions ({COPY_COLUMNS}) from stdin"
 _ADVANCE = sql.SQL(
     "update demo_users set {column} = {column} + %(n)s, updated_at = now()"
     " where user_id = %(user_id)s and run_id = %(run_id)s and enabled"
-    " and sim_owns(owner_id, owner_until, %(owner)s)"
+    " and sim_owns(owner_id, owner_epoch, %(owner)s, %(epoch)s)"
     " returning 1"
 )
 
@@ -107,12 +107,12 @@ async def _store(
     run_id: uuid.UUID,
     rows: Sequence[NewRow],
     live: bool,
-    owner: uuid.UUID | None,
+    fence: Fence | None,
 ) -> None:
     column = sql.Identifier("live_generated" if live else "generated")
     cur = await conn.execute(
         _ADVANCE.format(column=column),
-        {"n": len(rows), "user_id": user_id, "run_id": run_id, "owner": owner},
+        {"n": len(rows), "user_id": user_id, "run_id": run_id, **fence_params(fence)},
     )
     if await cur.fetchone() is None:
         raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
@@ -129,14 +129,14 @@ async def store_rows(
     rows: Sequence[NewRow],
     *,
     live: bool,
-    owner: uuid.UUID | None = None,
+    fence: Fence | None = None,
 ) -> None:
     """COPY ``rows`` into the outbox and advance the user's generation counter, atomically.
 
-    Fenced: only while the run is the user's, demo mode is on and ``owner`` holds the
-    user's lease (else ``LeaseLost``, nothing stored). Senders everywhere are notified.
+    Fenced: only while the run is the user's, demo mode is on and the simulation's lease
+    (``fence``) still holds (else ``LeaseLost``, nothing stored). Senders are notified.
     """
-    await db.transaction(_store, user_id, run_id, rows, live, owner)
+    await db.transaction(_store, user_id, run_id, rows, live, fence)
 
 
 _CLAIM = """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sim.db.fleet import USERS_CHANNEL, Lease
+from sim.db.fleet import USERS_CHANNEL, Fence, Lease, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
 
@@ -61,6 +61,7 @@ class UserRow:
     restarts: int
     owner_id: uuid.UUID | None = None  # the instance running the simulation (its lease holder)
     owner_until: datetime | None = None
+    owner_epoch: int = 0
 
     @property
     def config(self) -> DemoConfig:
@@ -249,23 +250,23 @@ async def initial_progress(db: Database, user_id: str, initial_total: int) -> di
     return await db.transaction(_progress, user_id, initial_total)
 
 
-async def _mark_live(conn: Conn, user_id: str, run_id: uuid.UUID, owner: uuid.UUID | None) -> None:
+async def _mark_live(conn: Conn, user_id: str, run_id: uuid.UUID, fence: Fence | None) -> None:
     cur = await conn.execute(
         "update demo_users set state = 'live', live_at = coalesce(live_at, now()),"
         " updated_at = now()"
         " where user_id = %(user_id)s and run_id = %(run_id)s and enabled"
-        " and sim_owns(owner_id, owner_until, %(owner)s)",
-        {"user_id": user_id, "run_id": run_id, "owner": owner},
+        " and sim_owns(owner_id, owner_epoch, %(owner)s, %(epoch)s)",
+        {"user_id": user_id, "run_id": run_id, **fence_params(fence)},
     )
     if cur.rowcount == 0:
         raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
 
 
 async def mark_live(
-    db: Database, user_id: str, run_id: uuid.UUID, *, owner: uuid.UUID | None = None
+    db: Database, user_id: str, run_id: uuid.UUID, *, fence: Fence | None = None
 ) -> None:
-    """The initial burst is done: the user is live (fenced by ``owner``'s lease)."""
-    await db.transaction(_mark_live, user_id, run_id, owner)
+    """The initial burst is done: the user is live (fenced by the simulation's lease)."""
+    await db.transaction(_mark_live, user_id, run_id, fence)
 
 
 async def _set_error(conn: Conn, user_id: str, error: str | None, failed: bool) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import trio
 
 from sim.db import Database, outbox, users
+from sim.db.fleet import Fence
 from sim.db.users import UserRow
 from sim.errors import DatabaseError, LeaseLost
 from sim.metrics import Metrics
@@ -189,6 +190,7 @@ class Simulations:
         task_status: trio.TaskStatus[None],
     ) -> None:
         task_status.started()
+        fence = _fence(row)
         async with receive:
             async for drafts, live in receive:
                 anchor = datetime.now(UTC) if live else row.enabled_at
@@ -196,7 +198,7 @@ class Simulations:
                 for attempt in range(1, 6):
                     try:
                         await outbox.store_rows(
-                            self.db, row.user_id, row.run_id, rows, live=live, owner=self.owner
+                            self.db, row.user_id, row.run_id, rows, live=live, fence=fence
                         )
                         break
                     except DatabaseError as exc:
@@ -242,7 +244,7 @@ class Simulations:
                 if counts["sent"] + counts["failed"] >= total:
                     break
             await handle.progress.wait(0.25)
-        await users.mark_live(self.db, row.user_id, row.run_id, owner=self.owner)
+        await users.mark_live(self.db, row.user_id, row.run_id, fence=_fence(row))
         log.info(
             "Sent %d interactions to main app (%d failed) for user %s",
             counts["sent"],
@@ -268,14 +270,24 @@ class Simulations:
         n = row.live_generated
         rate_per_s = row.live_per_minute / 60.0
         self.metrics.live_rate.inc(rate_per_s)
+        # Poisson arrivals on a schedule: a late wake-up (a busy process, a slow store)
+        # makes the next one come sooner, so the rate holds
+        due = trio.current_time()
         try:
             while True:
-                await trio.sleep(rng.expovariate(rate_per_s))  # Poisson arrivals
+                due += rng.expovariate(rate_per_s)
+                await trio.sleep_until(due)
                 draft = provider.live(spec, n)
                 await send.send(([replace(draft, seq=row.initial_total + n)], True))
                 n += 1
         finally:
             self.metrics.live_rate.dec(rate_per_s)
+
+
+def _fence(row: UserRow) -> Fence:
+    """The lease the simulation started under (checked to be this instance's)."""
+    assert row.owner_id is not None
+    return Fence(row.owner_id, row.owner_epoch)
 
 
 def _without_lease_lost(exc: BaseException) -> BaseException | None:

@@ -116,13 +116,13 @@ class Supervisor:
         except (DatabaseError, trio.TooSlowError) as exc:
             log.warning(
                 "Heartbeat failed (%s); leases held until they expire",
-                exc or "no answer within the owner lease",
+                exc or "no answer in time",
             )
 
     async def _round(self) -> None:
         """One heartbeat, then run exactly the users owned."""
         s = self.settings
-        with trio.fail_after(s.owner_lease_s):
+        with trio.fail_after(s.pool_timeout_s + s.owner_lease_s):
             beat = await fleet.beat(
                 self.db,
                 self.instance_id,

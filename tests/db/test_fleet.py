@@ -9,7 +9,7 @@ import pytest
 from conftest import sql
 
 from sim.db import Database, fleet, outbox, users
-from sim.db.fleet import Lease
+from sim.db.fleet import Fence, Lease
 from sim.db.outbox import NewRow
 from sim.db.users import DemoConfig
 from sim.errors import LeaseLost
@@ -94,18 +94,28 @@ async def test_a_stale_owner_cannot_store(db: Database, db_url: str) -> None:
     await _beat(db, a)
     row = await users.get_user(db, name)
     assert row is not None and row.owner_id == a
+    fence_a = Fence(a, row.owner_epoch)
     now = datetime.now(UTC)
     await outbox.store_rows(
-        db, name, row.run_id, [NewRow(uuid.uuid4(), 0, "dm", None, "{}", now)], live=False, owner=a
+        db,
+        name,
+        row.run_id,
+        [NewRow(uuid.uuid4(), 0, "dm", None, "{}", now)],
+        live=False,
+        fence=fence_a,
     )
     _die(db_url, a)
     await _beat(db, b)
     stale = [NewRow(uuid.uuid4(), 1, "dm", None, "{}", now)]
     with pytest.raises(LeaseLost):
-        await outbox.store_rows(db, name, row.run_id, stale, live=False, owner=a)
+        await outbox.store_rows(db, name, row.run_id, stale, live=False, fence=fence_a)
     with pytest.raises(LeaseLost):
-        await users.mark_live(db, name, row.run_id, owner=a)
-    await outbox.store_rows(db, name, row.run_id, stale, live=False, owner=b)
+        await users.mark_live(db, name, row.run_id, fence=fence_a)
+    taken = await users.get_user(db, name)
+    assert taken is not None and taken.owner_id == b
+    await outbox.store_rows(
+        db, name, row.run_id, stale, live=False, fence=Fence(b, taken.owner_epoch)
+    )
     assert sql(db_url, "select seq from interactions order by seq") == [(0,), (1,)]
     assert sql(db_url, "select generated from demo_users") == [(2,)]
 
@@ -133,3 +143,21 @@ async def test_enable_takes_a_free_user_and_disable_frees_it(db: Database, db_ur
     off = await users.disable_user(db, "x")
     assert off is not None and off.owner_id is None
     assert (await _beat(db, a)).owned == frozenset()  # a disabled user is nobody's
+
+
+async def test_a_lease_given_up_and_taken_again_is_a_new_lease(db: Database) -> None:
+    """Handed over and re-acquired by the same instance: the old token is refused."""
+    [name] = await _enable(db, 1)
+    a = uuid.uuid4()
+    await _beat(db, a)
+    before = await users.get_user(db, name)
+    assert before is not None
+    await fleet.leave(db, a)
+    await _beat(db, a)
+    after = await users.get_user(db, name)
+    assert after is not None and after.owner_id == a and after.owner_epoch > before.owner_epoch
+    rows = [NewRow(uuid.uuid4(), 0, "dm", None, "{}", datetime.now(UTC))]
+    with pytest.raises(LeaseLost):
+        await outbox.store_rows(
+            db, name, before.run_id, rows, live=False, fence=Fence(a, before.owner_epoch)
+        )

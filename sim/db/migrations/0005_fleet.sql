@@ -23,8 +23,10 @@ create index demo_users_owner on demo_users (owner_id) where owner_id is not nul
 create index demo_users_enabled on demo_users (enabled_at) where enabled;
 
 -- The fence on every write of a user's simulation (one place for the rule): the writer
--- holds a live lease on the user. A null writer is a write outside any instance's
--- simulation (tests, benchmarks), which is not fenced.
-create function sim_owns(owner_id uuid, owner_until timestamptz, writer uuid)
-returns boolean language sql stable
-as $$ select writer is null or (owner_id = writer and owner_until > now()) $$;
+-- still holds the lease it started with, i.e. the owner and the epoch (the fencing token)
+-- are unchanged. Any takeover or release bumps or clears them, so a stale owner's write
+-- is refused, while an owner whose renewal is merely late (nobody took over) writes on.
+-- A null writer is a write outside any simulation (tests, benchmarks): not fenced.
+create function sim_owns(owner_id uuid, owner_epoch bigint, writer uuid, writer_epoch bigint)
+returns boolean language sql immutable
+as $$ select writer is null or (owner_id = writer and owner_epoch = writer_epoch) $$;
