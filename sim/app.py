@@ -15,6 +15,7 @@ from quart_trio import QuartTrio
 from sim.api.dashboard import dashboard
 from sim.api.demo import demo
 from sim.api.docs import register_docs
+from sim.api.instances import instances
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
 from sim.pipeline.content import ContentProvider, FakerProvider
@@ -64,6 +65,7 @@ def create_app(
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(demo)
+    app.register_blueprint(instances)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
     register_sink(app, settings, lambda: runtime.db)

@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "InvalidInput",
+    "LeaseLost",
     "NotFound",
     "PoolExhausted",
     "QueryTimeout",
@@ -85,6 +86,14 @@ class PoolExhausted(DatabaseUnavailable):
 
     status = 503
     code = "overloaded"
+
+
+class LeaseLost(SimError):
+    """This instance no longer owns a user's simulation (lease expired or taken over, demo
+    mode turned off, or a new run): the write was refused and the simulation stops."""
+
+    status = 409
+    code = "lease_lost"
 
 
 # --- describing and unwrapping exceptions ---------------------------------------------------

@@ -123,6 +123,13 @@ class Metrics:
             registry=r,
         )
         self._pool_errors_seen = 0
+        # --- the fleet (refreshed at each heartbeat) ------------------------------------------
+        self.instances = Gauge(
+            "sim_instances", "Live sim instances on this database (this one included)", registry=r
+        )
+        self.owned_users = Gauge(
+            "sim_owned_users", "Demo users whose simulation this instance owns", registry=r
+        )
         self.tasks = Gauge("sim_trio_tasks", "Trio tasks alive in the process", registry=r)
         # every bounded label value exists from the start, so a rate() sees the first event
         for kind in KINDS:

@@ -7,6 +7,8 @@ HTTP client → recorder → supervisor; shut down in reverse, each step bounded
 from __future__ import annotations
 
 import logging
+import random
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -15,6 +17,8 @@ import httpx
 import trio
 
 from sim.db import Database, open_database, outbox
+from sim.db.fleet import OUTBOX_CHANNEL, USERS_CHANNEL
+from sim.db.listener import Listener
 from sim.errors import DatabaseUnavailable, is_only
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, FakerProvider
@@ -22,6 +26,7 @@ from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
 from sim.pipeline.supervisor import Supervisor
+from sim.pipeline.timing import backoff_s
 from sim.settings import Settings, mask_url
 
 __all__ = ["Runtime"]
@@ -46,6 +51,8 @@ class Runtime:
         self.recorder: Recorder | None = None
         self._db: Database | None = None
         self._supervisor: Supervisor | None = None
+        #: the LISTEN connection's owner while the pipeline runs
+        self.listener: Listener | None = None
         self._stop = trio.Event()
         self._done = trio.Event()
         #: set when the runtime ended with an error while serving: /healthz then fails
@@ -61,6 +68,11 @@ class Runtime:
     def db_or_none(self) -> Database | None:
         """The database while sim runs, else None (``db`` raises instead)."""
         return self._db
+
+    @property
+    def instance_id(self) -> uuid.UUID | None:
+        """This instance's id in the fleet (None without the pipeline)."""
+        return self._supervisor.instance_id if self._supervisor is not None else None
 
     def pipeline(self) -> Supervisor:
         if self._supervisor is None:
@@ -120,11 +132,13 @@ class Runtime:
                 try:
                     async with trio.open_nursery() as supervising:
                         self._supervisor = await supervising.start(supervisor.run)
+                        self.listener = await supervising.start(_listener(db, s, supervisor).run)
                         log.info("Delivering to %s", mask_url(deliverer.url))
                         await self._serve(task_status)
                         supervising.cancel_scope.cancel()
                 finally:
                     self._supervisor = None
+                    self.listener = None
                     recorder.close()  # flushes what it holds, then returns
                     recording.cancel_scope.deadline = trio.current_time() + s.batch_timeout_s
 
@@ -144,3 +158,15 @@ class Runtime:
             await self._done.wait()
         if scope.cancelled_caught:
             log.error("sim did not stop within %.1fs", timeout_s)
+
+
+def _listener(db: Database, s: Settings, supervisor: Supervisor) -> Listener:
+    """Notifications to the supervisor: users changed (ownership round), rows due."""
+    rng = random.Random()
+    return Listener(
+        db,
+        {USERS_CHANNEL: supervisor.poke, OUTBOX_CHANNEL: supervisor.wake_senders},
+        debounce_s=s.notify_debounce_s,
+        on_connect=supervisor.resync,
+        backoff=lambda attempt: backoff_s(attempt, 0.2, 5.0, rng),
+    )

@@ -84,6 +84,11 @@ class Settings:
     restart_backoff_s: float = _opt(1.0, lo=0.0, hi=3600)
     restart_backoff_max_s: float = _opt(60.0, lo=0.0, hi=86400)
 
+    # --- the fleet: several instances on one database ------------------------------
+    owner_lease_s: float = _opt(6.0, lo=0.5, hi=3600)  # a user's owner lease; renewed in bulk
+    heartbeat_s: float = _opt(2.0, lo=0.1, hi=1200)  # registry heartbeat and lease renewal
+    notify_debounce_s: float = _opt(0.1, lo=0.0, hi=10)  # LISTEN wake-ups coalesced per channel
+
     # --- API ----------------------------------------------------------------------
     api_token: str | None = None
     max_body_bytes: int = _opt(65_536, lo=256, hi=100_000_000)
@@ -108,6 +113,11 @@ class Settings:
             raise ConfigError(
                 f"SIM_POOL_MIN_SIZE ({self.pool_min_size}) must not exceed "
                 f"SIM_POOL_MAX_SIZE ({self.pool_max_size})"
+            )
+        if self.heartbeat_s * 2 > self.owner_lease_s:
+            raise ConfigError(
+                f"SIM_HEARTBEAT_S ({self.heartbeat_s}) must be at most half of "
+                f"SIM_OWNER_LEASE_S ({self.owner_lease_s}): a lease must outlive a missed beat"
             )
         for name in ("main_app_url", "public_url"):
             url = getattr(self, name)

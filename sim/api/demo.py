@@ -61,6 +61,7 @@ def status_document(row: UserRow, counts: dict[str, int]) -> dict[str, Any]:
         "seed": row.seed,
         "last_error": row.last_error,
         "restarts": row.restarts,
+        "owner": str(row.owner_id) if row.owner_id else None,
     }
 
 

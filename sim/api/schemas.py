@@ -82,6 +82,7 @@ class DemoStatus(BaseModel):
     seed: int
     last_error: str | None
     restarts: int
+    owner: str | None = Field(None, description="id of the sim instance running it (fleet)")
 
 
 class InteractionsQuery(BaseModel):

@@ -16,8 +16,9 @@ from datetime import datetime
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
 from sim.db.pool import Conn, Database
-from sim.errors import DatabaseError
+from sim.errors import LeaseLost
 
 __all__ = [
     "COPY_COLUMNS",
@@ -93,28 +94,49 @@ class Outcome:
 COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at"
 _COPY = f"copy interactions ({COPY_COLUMNS}) from stdin"
 _ADVANCE = sql.SQL(
-    "update demo_users set {column} = {column} + %s, updated_at = now()"
-    " where user_id = %s and run_id = %s and enabled returning 1"
+    "update demo_users set {column} = {column} + %(n)s, updated_at = now()"
+    " where user_id = %(user_id)s and run_id = %(run_id)s and enabled"
+    " and sim_owns(owner_id, owner_epoch, %(owner)s, %(epoch)s)"
+    " returning 1"
 )
 
 
 async def _store(
-    conn: Conn, user_id: str, run_id: uuid.UUID, rows: Sequence[NewRow], live: bool
+    conn: Conn,
+    user_id: str,
+    run_id: uuid.UUID,
+    rows: Sequence[NewRow],
+    live: bool,
+    fence: Fence | None,
 ) -> None:
     column = sql.Identifier("live_generated" if live else "generated")
-    cur = await conn.execute(_ADVANCE.format(column=column), (len(rows), user_id, run_id))
+    cur = await conn.execute(
+        _ADVANCE.format(column=column),
+        {"n": len(rows), "user_id": user_id, "run_id": run_id, **fence_params(fence)},
+    )
     if await cur.fetchone() is None:
-        raise DatabaseError(f"demo run of user {user_id!r} is no longer active")
+        raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
     async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
         for r in rows:
             await copy.write_row(r.copy_values(user_id))
+    await conn.execute("select pg_notify(%s, %s)", (OUTBOX_CHANNEL, user_id))
 
 
 async def store_rows(
-    db: Database, user_id: str, run_id: uuid.UUID, rows: Sequence[NewRow], *, live: bool
+    db: Database,
+    user_id: str,
+    run_id: uuid.UUID,
+    rows: Sequence[NewRow],
+    *,
+    live: bool,
+    fence: Fence | None = None,
 ) -> None:
-    """COPY ``rows`` into the outbox and advance the user's generation counter, atomically."""
-    await db.transaction(_store, user_id, run_id, rows, live)
+    """COPY ``rows`` into the outbox and advance the user's generation counter, atomically.
+
+    Fenced: only while the run is the user's, demo mode is on and the simulation's lease
+    (``fence``) still holds (else ``LeaseLost``, nothing stored). Senders are notified.
+    """
+    await db.transaction(_store, user_id, run_id, rows, live, fence)
 
 
 _CLAIM = """

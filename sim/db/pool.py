@@ -264,6 +264,12 @@ class Database:
         return stats
 
     @property
+    def loop(self) -> Any:
+        """The trio-asyncio loop the pool lives in (for ``sim.db`` modules with their own
+        connections, such as the listener); None while closed."""
+        return self._loop
+
+    @property
     def is_open(self) -> bool:
         return self._pool is not None
 

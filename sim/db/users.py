@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sim.db.fleet import USERS_CHANNEL, Fence, Lease, fence_params
 from sim.db.pool import Conn, Database
+from sim.errors import LeaseLost
 
 __all__ = [
     "DemoConfig",
@@ -57,6 +59,9 @@ class UserRow:
     disabled_at: datetime | None
     last_error: str | None
     restarts: int
+    owner_id: uuid.UUID | None = None  # the instance running the simulation (its lease holder)
+    owner_until: datetime | None = None
+    owner_epoch: int = 0
 
     @property
     def config(self) -> DemoConfig:
@@ -131,21 +136,56 @@ async def _enable(conn: Conn, user_id: str, cfg: DemoConfig) -> tuple[UserRow, b
     return row, True
 
 
-async def enable_user(db: Database, user_id: str, cfg: DemoConfig) -> tuple[UserRow, bool]:
-    """Turn demo mode on; ``(row, started)``: started is False when it was already on."""
-    return await db.transaction(_enable, user_id, cfg)
+_TAKE = f"""
+update demo_users
+   set owner_id = %(me)s, owner_until = now() + make_interval(secs => %(lease_s)s),
+       owner_epoch = owner_epoch + case when owner_id = %(me)s then 0 else 1 end
+ where user_id = %(user_id)s and enabled
+   and (owner_id is null or owner_id = %(me)s or owner_until < now())
+returning {_COLUMNS}
+"""
+
+
+async def _enable_owned(
+    conn: Conn, user_id: str, cfg: DemoConfig, lease: Lease | None
+) -> tuple[UserRow, bool]:
+    row, started = await _enable(conn, user_id, cfg)
+    if lease is not None:
+        # the enabling instance runs the user unless a live owner has it already
+        cur = await conn.execute(
+            _TAKE, {"me": lease.owner, "lease_s": lease.lease_s, "user_id": user_id}
+        )
+        row = _user(await cur.fetchone()) or row
+    if started:
+        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, user_id))
+    return row, started
+
+
+async def enable_user(
+    db: Database, user_id: str, cfg: DemoConfig, *, lease: Lease | None = None
+) -> tuple[UserRow, bool]:
+    """Turn demo mode on; ``(row, started)``: started is False when it was already on.
+
+    With ``lease`` the caller's instance becomes the owner when nobody holds a live lease
+    on the user (``row.owner_id`` says who owns it); other instances are notified.
+    """
+    return await db.transaction(_enable_owned, user_id, cfg, lease)
 
 
 async def _disable(conn: Conn, user_id: str) -> UserRow | None:
     cur = await conn.execute(
         f"""
         update demo_users set enabled = false, state = 'disabled',
-               disabled_at = coalesce(disabled_at, now()), updated_at = now()
+               disabled_at = coalesce(disabled_at, now()), updated_at = now(),
+               owner_id = null, owner_until = null
          where user_id = %s returning {_COLUMNS}
         """,
         (user_id,),
     )
-    return _user(await cur.fetchone())
+    row = _user(await cur.fetchone())
+    if row is not None:  # its owner, wherever it runs, stops the simulation
+        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, user_id))
+    return row
 
 
 async def disable_user(db: Database, user_id: str) -> UserRow | None:
@@ -210,16 +250,23 @@ async def initial_progress(db: Database, user_id: str, initial_total: int) -> di
     return await db.transaction(_progress, user_id, initial_total)
 
 
-async def _mark_live(conn: Conn, user_id: str, run_id: uuid.UUID) -> None:
-    await conn.execute(
+async def _mark_live(conn: Conn, user_id: str, run_id: uuid.UUID, fence: Fence | None) -> None:
+    cur = await conn.execute(
         "update demo_users set state = 'live', live_at = coalesce(live_at, now()),"
-        " updated_at = now() where user_id = %s and run_id = %s and enabled",
-        (user_id, run_id),
+        " updated_at = now()"
+        " where user_id = %(user_id)s and run_id = %(run_id)s and enabled"
+        " and sim_owns(owner_id, owner_epoch, %(owner)s, %(epoch)s)",
+        {"user_id": user_id, "run_id": run_id, **fence_params(fence)},
     )
+    if cur.rowcount == 0:
+        raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
 
 
-async def mark_live(db: Database, user_id: str, run_id: uuid.UUID) -> None:
-    await db.transaction(_mark_live, user_id, run_id)
+async def mark_live(
+    db: Database, user_id: str, run_id: uuid.UUID, *, fence: Fence | None = None
+) -> None:
+    """The initial burst is done: the user is live (fenced by the simulation's lease)."""
+    await db.transaction(_mark_live, user_id, run_id, fence)
 
 
 async def _set_error(conn: Conn, user_id: str, error: str | None, failed: bool) -> None:

@@ -1,54 +1,47 @@
-"""The supervisor: one nursery, one cancel scope per demo user.
+"""The supervisor: this instance's share of the fleet's users, one cancel scope each.
 
-A user's simulation is a generator feeding a bounded channel, a store task
-COPYing from it, and sender workers. An exception in one user's simulation is
-logged, kept in ``last_error`` and the simulation restarted with backoff; it
-never reaches other users or the server.
+It registers the instance, heartbeats (renewing the leases of the users it owns and
+taking over users whose owner died, up to a fair share), and keeps exactly the users it
+owns running (``simulation.Simulations``). Enable/disable through this instance write
+the user's row and notify the fleet; whoever owns the user starts or stops it. On a
+graceful stop every user is handed over at once.
 """
 
 from __future__ import annotations
 
 import logging
-import random
+import os
+import socket
+import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from functools import partial
 
 import trio
 
-from sim.db import Database, outbox, users
+from sim import __version__
+from sim.db import Database, fleet, users
+from sim.db.fleet import Beat, Lease
 from sim.db.users import DemoConfig, UserRow
-from sim.errors import DatabaseError, describe
+from sim.errors import DatabaseError
 from sim.metrics import Metrics
-from sim.pipeline.content import ContentProvider, DemoSpec, Draft, FakerProvider
-from sim.pipeline.retry import RetryPolicy, retry_call
+from sim.pipeline.content import ContentProvider, FakerProvider
 from sim.pipeline.sender import Sender
-from sim.pipeline.store import to_rows
-from sim.pipeline.timing import Wakeup, backoff_s
+from sim.pipeline.simulation import Simulations, UserRun
 from sim.settings import Settings
 
 __all__ = ["Supervisor"]
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[list[Draft], bool]  # drafts, live?
-
-
-@dataclass(eq=False)
-class _User:
-    user_id: str
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    wake: Wakeup = field(default_factory=Wakeup)  # senders: new rows may be claimable
-    progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
-    buffered: int = 0  # initial batches generated and not yet stored (buffer slots held)
-    done: trio.Event = field(default_factory=trio.Event)
-    recorded: Counter[str] = field(default_factory=Counter)
+#: how long stopping one user's simulation may take
+STOP_TIMEOUT_S = 2.0
 
 
 class Supervisor:
-    """Runs every enabled user's simulation. Start with ``await nursery.start(sup.run)``."""
+    """Runs the simulations of the users this instance owns.
+
+    Start with ``await nursery.start(sup.run)``.
+    """
 
     def __init__(
         self,
@@ -58,48 +51,130 @@ class Supervisor:
         sender: Sender,
         *,
         provider_factory: Callable[[], ContentProvider] = FakerProvider,
+        instance_id: uuid.UUID | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.metrics = metrics
         self.sender = sender
-        self._provider_factory = provider_factory
-        self._provider: ContentProvider | None = None
-        self._users: dict[str, _User] = {}
+        self.instance_id = instance_id or uuid.uuid4()
+        self.lease = Lease(self.instance_id, settings.owner_lease_s)
+        self.sims = Simulations(
+            db,
+            settings,
+            metrics,
+            sender,
+            self.instance_id,
+            provider_factory,
+            on_stored=lambda user_id: self.wake_senders(frozenset((user_id,))),
+        )
+        self._users: dict[str, UserRun] = {}
         self._nursery: trio.Nursery | None = None
-        self._rng = random.Random()
-        # initial batches generated but not yet stored, all users together: memory stays
-        # flat however many users start at once (FIFO, so they take turns)
-        self._buffer = trio.Semaphore(settings.store_queue_batches)
+        self._poke = trio.Event()
+        #: the last heartbeat's view of the fleet
+        self.last_beat: Beat | None = None
+        #: set after each completed ownership round (tests wait on it)
+        self.beats = 0
 
     async def run(
         self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        s = self.settings
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            resumed = await users.enabled_users(self.db)
-            for user_id in resumed:
+            try:
+                await fleet.register(
+                    self.db, self.instance_id, socket.gethostname(), os.getpid(), __version__
+                )
+                log.info("Instance %s joined the fleet", self.instance_id)
+                await self._guarded_round()
+                task_status.started(self)
+                while True:
+                    with trio.move_on_after(s.heartbeat_s):
+                        await self._poke.wait()
+                    self._poke = trio.Event()
+                    await self._guarded_round()
+            finally:
+                self._nursery = None
+                with trio.CancelScope(shield=True), trio.move_on_after(s.db_close_timeout_s):
+                    await self._leave()
+                nursery.cancel_scope.cancel()
+
+    async def _leave(self) -> None:
+        for handle in self._users.values():
+            handle.scope.cancel()
+        try:
+            handed = await fleet.leave(self.db, self.instance_id)
+        except DatabaseError as exc:
+            log.warning("Could not hand users over (%s); their leases will expire", exc)
+        else:
+            log.info("Instance %s left the fleet; %d users handed over", self.instance_id, handed)
+
+    async def _guarded_round(self) -> None:
+        try:
+            await self._round()
+        except (DatabaseError, trio.TooSlowError) as exc:
+            log.warning(
+                "Heartbeat failed (%s); leases held until they expire",
+                exc or "no answer in time",
+            )
+
+    async def _round(self) -> None:
+        """One heartbeat, then run exactly the users owned."""
+        s = self.settings
+        with trio.fail_after(s.pool_timeout_s + s.owner_lease_s):
+            beat = await fleet.beat(
+                self.db,
+                self.instance_id,
+                socket.gethostname(),
+                os.getpid(),
+                __version__,
+                s.owner_lease_s,
+            )
+        self.last_beat = beat
+        self.metrics.instances.set(beat.instances)
+        self.metrics.owned_users.set(len(beat.owned))
+        if beat.acquired or beat.released:
+            log.info(
+                "Ownership: took %d users, handed over %d (owns %d; share %d of %d instances)",
+                len(beat.acquired),
+                len(beat.released),
+                len(beat.owned),
+                beat.share,
+                beat.instances,
+            )
+        gone = [h for uid, h in self._users.items() if uid not in beat.owned]
+        await self._stop_all(gone)
+        for user_id in sorted(beat.owned - self._users.keys()):
+            if user_id not in self._users:  # an enable may have started it meanwhile
                 await self._start(user_id)
-            if resumed:
-                log.info("Resumed demo mode for %d users", len(resumed))
-            task_status.started(self)
-            await trio.sleep_forever()
+        self.beats += 1
+
+    def poke(self, _payloads: frozenset[str] | None = None) -> None:
+        """Run an ownership round now (a user was enabled, disabled or handed over)."""
+        self._poke.set()
 
     def running(self) -> list[str]:
         return sorted(self._users)
 
     # --- API-facing -------------------------------------------------------------------
     async def enable(self, user_id: str, cfg: DemoConfig) -> tuple[UserRow, bool]:
-        """Turn demo mode on; ``started`` is False when it was on already (no second burst)."""
-        row, started = await users.enable_user(self.db, user_id, cfg)
-        if started or user_id not in self._users:
+        """Turn demo mode on; ``started`` is False when it was on already (no second burst).
+
+        The user runs here when no other instance holds its lease; else its owner
+        hears of the change and acts on it.
+        """
+        row, started = await users.enable_user(self.db, user_id, cfg, lease=self.lease)
+        if row.owner_id == self.instance_id and (started or user_id not in self._users):
             await self._start(user_id)
         return row, started
 
     async def disable(self, user_id: str, *, purge: bool) -> tuple[UserRow | None, int]:
         """Turn demo mode off (stops the user's work within 2 s); optionally purge rows."""
         row = await users.disable_user(self.db, user_id)
-        await self._stop(user_id, timeout_s=2.0)
+        handle = self._users.get(user_id)
+        if handle is not None:
+            await self._stop_all([handle])
         deleted = 0
         if purge and row is not None:
             limit = 5000
@@ -122,218 +197,58 @@ class Supervisor:
             if handle is not None:
                 handle.recorded.update(counts)
                 handle.progress.set()
-                if counts["video_sent"]:
-                    handle.wake.set()
+        unblocked = frozenset(u for u, counts in per_user.items() if counts["video_sent"])
+        if unblocked:
+            self.wake_senders(unblocked)
+
+    def wake_senders(self, user_ids: frozenset[str] | None = None) -> None:
+        """New rows may be claimable (stored here or elsewhere, or a video was sent).
+
+        ``None``: any user's. The one place delivery is woken from.
+        """
+        chosen = self._users.keys() if user_ids is None else user_ids & self._users.keys()
+        for user_id in chosen:
+            self._users[user_id].wake.set()
+
+    def resync(self) -> None:
+        """Notifications may have been missed (listener reconnected): catch up."""
+        self.poke()
+        self.wake_senders()
 
     # --- per-user lifetime --------------------------------------------------------------
     async def _start(self, user_id: str) -> None:
         assert self._nursery is not None, "supervisor not running"
+        handle = UserRun(user_id)
         old = self._users.get(user_id)
+        self._users[user_id] = handle  # the slot first: a concurrent start sees it
         if old is not None:
-            await self._stop(user_id, timeout_s=2.0)
-        handle = _User(user_id)
-        self._users[user_id] = handle
-        await self._nursery.start(self._supervise, handle)
+            await self._stop_all([old])
+        if self._users.get(user_id) is handle and self._nursery is not None:
+            await self._nursery.start(self._run_user, handle)
+        else:
+            handle.done.set()  # replaced before it started
 
-    async def _stop(self, user_id: str, timeout_s: float) -> None:
-        handle = self._users.get(user_id)
-        if handle is None:
-            return
-        handle.scope.cancel()
-        with trio.move_on_after(timeout_s) as waited:
-            await handle.done.wait()
-        if waited.cancelled_caught:
-            log.error("Simulation of user %s did not stop within %.1fs", user_id, timeout_s)
-
-    async def _supervise(self, handle: _User, *, task_status: trio.TaskStatus[None]) -> None:
-        s = self.settings
+    async def _run_user(self, handle: UserRun, *, task_status: trio.TaskStatus[None]) -> None:
         try:
             with handle.scope:
                 task_status.started()
-                restarts = 0
-                while True:
-                    try:
-                        await self._simulate(handle)
-                        return
-                    except Exception as exc:  # one user's failure stays with that user
-                        restarts += 1
-                        delay = backoff_s(
-                            restarts, s.restart_backoff_s, s.restart_backoff_max_s, self._rng
-                        )
-                        log.error(
-                            "Simulation of user %s failed (%s); restart %d in %.1fs",
-                            handle.user_id,
-                            describe(exc),
-                            restarts,
-                            delay,
-                            exc_info=exc,
-                        )
-                        self.metrics.user_restarts.inc()
-                        try:
-                            await users.set_error(self.db, handle.user_id, describe(exc))
-                        except DatabaseError:
-                            pass
-                        await trio.sleep(delay)
+                await self.sims.supervise(handle)
         finally:
             handle.done.set()
             if self._users.get(handle.user_id) is handle:
                 del self._users[handle.user_id]
 
-    async def _simulate(self, handle: _User) -> None:
-        s = self.settings
-        row = await users.get_user(self.db, handle.user_id)
-        if row is None or not row.enabled:
-            return
-        spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
-        if self._provider is None:
-            # one for all users: every item is a pure function of its user's spec, and
-            # a provider per user cost 35 ms and a fan cache of up to a few MB each; the
-            # first one (Faker loading its locale data) takes a worker thread ~0.4 s
-            provider = await trio.to_thread.run_sync(self._provider_factory)
-            self._provider = self._provider or provider
-        provider = self._provider
-        send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(self._store, row, handle, receive)
-                for index in range(s.send_concurrency):
-                    await nursery.start(
-                        self.sender.worker, row.user_id, row.run_id, handle.wake, index
-                    )
-                async with send:
-                    if row.generated < row.initial_total:
-                        await self._generate_initial(row, handle, spec, provider, send)
-                    if row.live_at is None:
-                        await self._await_initial(row, handle)
-                    await self._live(row, spec, provider, send)
-        finally:
-            for _ in range(handle.buffered):  # batches dropped unstored give their slots back
-                self._buffer.release()
-            handle.buffered = 0
-
-    async def _generate_initial(
-        self,
-        row: UserRow,
-        handle: _User,
-        spec: DemoSpec,
-        provider: ContentProvider,
-        send: trio.MemorySendChannel[Batch],
-    ) -> None:
-        skip = row.generated
-        log.info(
-            "Generating %d interactions for user %s (%d videos, %d comments, %d DMs)%s",
-            row.initial_total - skip,
-            row.user_id,
-            row.videos,
-            row.comments,
-            row.dms,
-            f", resuming after {skip}" if skip else "",
-        )
-        batches = provider.initial(spec, self.settings.store_batch_size)
-        while True:
-            await self._buffer.acquire()  # before generating: the slot bounds memory
-            handle.buffered += 1
-            # a whole batch of Faker calls in a worker thread (the provider is thread-safe):
-            # on the event loop it held up every request for ~0.1 s per batch
-            batch = await trio.to_thread.run_sync(next, batches, None)
-            if batch is None or batch[-1].seq < skip:
-                handle.buffered -= 1
-                self._buffer.release()
-                if batch is None:
-                    return
-                continue
-            await send.send(([d for d in batch if d.seq >= skip], False))
-            batch = None  # not kept alive while waiting for the next slot
-
-    async def _store(
-        self,
-        row: UserRow,
-        handle: _User,
-        receive: trio.MemoryReceiveChannel[Batch],
-        *,
-        task_status: trio.TaskStatus[None],
-    ) -> None:
-        task_status.started()
-        async with receive:
-            async for drafts, live in receive:
-                anchor = datetime.now(UTC) if live else row.enabled_at
-                # ids and JSON documents of a whole batch: a worker thread's job, too
-                rows = await trio.to_thread.run_sync(
-                    to_rows, row.user_id, row.run_id, anchor, drafts
+    async def _stop_all(self, handles: list[UserRun]) -> None:
+        """Cancel the simulations and wait (together, bounded) until each has stopped."""
+        for handle in handles:
+            handle.scope.cancel()
+        with trio.move_on_after(STOP_TIMEOUT_S):
+            for handle in handles:
+                await handle.done.wait()
+        for handle in handles:
+            if not handle.done.is_set():
+                log.error(
+                    "Simulation of user %s did not stop within %.1fs",
+                    handle.user_id,
+                    STOP_TIMEOUT_S,
                 )
-                await retry_call(
-                    RetryPolicy.for_database(self.settings),
-                    partial(outbox.store_rows, self.db, row.user_id, row.run_id, rows, live=live),
-                    retry_on=DatabaseError,
-                    rng=self._rng,
-                    what=f"Storing {len(rows)} rows",
-                )
-                if not live:
-                    handle.buffered -= 1
-                    self._buffer.release()
-                for kind, n in Counter(d.kind for d in drafts).items():
-                    self.metrics.generated.labels(kind).inc(n)
-                handle.wake.set()
-                del drafts, rows  # not kept alive while waiting for the next batch
-
-    async def _await_initial(self, row: UserRow, handle: _User) -> None:
-        """Wait until every initial interaction is sent or failed, logging progress."""
-        total = row.initial_total
-        # clear before reading: outcomes recorded while the query runs then count twice
-        # (which only brings the next exact check forward), never zero times (a stall)
-        handle.recorded.clear()
-        counts = await users.initial_progress(self.db, row.user_id, total)
-        checked_at = trio.current_time()
-        last_logged = -1
-        while True:
-            sent = counts["sent"] + handle.recorded["sent"]
-            done = sent + counts["failed"] + handle.recorded["failed"]
-            if sent != last_logged and sent:
-                log.info(
-                    "Updated %d/%d sent interactions for user %s",
-                    min(sent, total),
-                    total,
-                    row.user_id,
-                )
-                last_logged = sent
-            if done >= total or trio.current_time() - checked_at > 2.0:
-                handle.recorded.clear()
-                counts = await users.initial_progress(self.db, row.user_id, total)
-                checked_at = trio.current_time()
-                if counts["sent"] + counts["failed"] >= total:
-                    break
-            await handle.progress.wait(0.25)
-        await users.mark_live(self.db, row.user_id, row.run_id)
-        log.info(
-            "Sent %d interactions to main app (%d failed) for user %s",
-            counts["sent"],
-            counts["failed"],
-            row.user_id,
-        )
-        log.info(
-            "Demo mode fully initialized for user %s - %d items visible",
-            row.user_id,
-            counts["sent"],
-        )
-
-    async def _live(
-        self,
-        row: UserRow,
-        spec: DemoSpec,
-        provider: ContentProvider,
-        send: trio.MemorySendChannel[Batch],
-    ) -> None:
-        if row.live_per_minute <= 0:
-            await trio.sleep_forever()
-        rng = random.Random(f"{row.run_id}:{row.live_generated}")
-        n = row.live_generated
-        rate_per_s = row.live_per_minute / 60.0
-        self.metrics.live_rate.inc(rate_per_s)
-        try:
-            while True:
-                await trio.sleep(rng.expovariate(rate_per_s))  # Poisson arrivals
-                draft = provider.live(spec, n)
-                await send.send(([replace(draft, seq=row.initial_total + n)], True))
-                n += 1
-        finally:
-            self.metrics.live_rate.dec(rate_per_s)

@@ -1,0 +1,214 @@
+"""The fleet: sim instances on one database, and which of them owns each user's simulation.
+
+Every instance registers a row in ``sim_instances`` and heartbeats. A demo user's
+simulation has one owner at a time: ``demo_users.owner_id`` with a lease until
+``owner_until`` (River's and Oban's leader rows with a TTL; Graphile Worker's
+``locked_by``/``locked_at``). One heartbeat is one transaction: it renews every lease the
+instance holds, prunes instances silent for long, and moves the instance towards its
+fair share of the enabled users: acquiring users whose lease ran out (``FOR UPDATE SKIP
+LOCKED``) or handing surplus over. Nothing relies on a unique key colliding.
+
+Every write of a user's simulation is fenced with a ``Fence`` (the owner and the lease's
+epoch, a fencing token): ``sim_owns(...)`` in SQL (migration 0005) refuses it once the
+user was taken over, handed over, turned off or restarted.
+
+Changes other instances should hear about at once are announced on ``USERS_CHANNEL``
+(``pg_notify`` in the transaction making them); ``OUTBOX_CHANNEL`` says new rows are due.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sim.db.pool import Conn, Database
+
+__all__ = [
+    "OUTBOX_CHANNEL",
+    "PRUNE_AFTER_LEASES",
+    "SHARE_SLACK",
+    "USERS_CHANNEL",
+    "Beat",
+    "Fence",
+    "Instance",
+    "Lease",
+    "beat",
+    "fence_params",
+    "leave",
+    "list_instances",
+    "register",
+]
+
+#: demo mode on/off, settings changed, users handed over: owners re-check their users
+USERS_CHANNEL = "sim_users"
+#: new rows stored (payload: the user id): senders claim
+OUTBOX_CHANNEL = "sim_outbox"
+#: an instance silent for this many leases is removed from the registry
+PRUNE_AFTER_LEASES = 5
+#: users an instance keeps above its fair share before handing any over (no flapping)
+SHARE_SLACK = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who writes for a user, and for how long each renewal holds."""
+
+    owner: uuid.UUID
+    lease_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The lease a simulation runs under: its writes hold only while it is unchanged."""
+
+    owner: uuid.UUID
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    id: uuid.UUID
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+    last_heartbeat: datetime
+    alive: bool
+    users: int
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """What one heartbeat found: the users this instance owns now, and the fleet's size."""
+
+    owned: frozenset[str]
+    acquired: tuple[str, ...]
+    released: tuple[str, ...]
+    instances: int
+    share: int
+
+
+def fence_params(fence: Fence | None) -> dict[str, Any]:
+    """The ``%(owner)s`` and ``%(epoch)s`` parameters of ``sim_owns`` (None: unfenced)."""
+    return {"owner": fence and fence.owner, "epoch": fence and fence.epoch}
+
+
+async def _register(conn: Conn, me: uuid.UUID, host: str, pid: int, version: str) -> None:
+    await conn.execute(
+        "insert into sim_instances (id, host, pid, version) values (%s, %s, %s, %s)"
+        " on conflict (id) do update set last_heartbeat = now()",
+        (me, host, pid, version),
+    )
+
+
+async def register(db: Database, me: uuid.UUID, host: str, pid: int, version: str) -> None:
+    """Add this instance to the registry."""
+    await db.transaction(_register, me, host, pid, version)
+
+
+_ACQUIRE = """
+with free as (
+    select user_id from demo_users
+     where enabled and (owner_id is null or owner_until < now())
+     order by enabled_at
+     limit %(n)s
+       for update skip locked
+)
+update demo_users d
+   set owner_id = %(me)s, owner_until = now() + make_interval(secs => %(lease_s)s),
+       owner_epoch = d.owner_epoch + 1
+  from free
+ where d.user_id = free.user_id
+returning d.user_id
+"""
+
+
+async def _beat(
+    conn: Conn, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
+) -> Beat:
+    args: dict[str, Any] = {"me": me, "lease_s": lease_s}
+    # re-inserted if it was pruned (a process paused for long comes back)
+    await _register(conn, me, host, pid, version)
+    await conn.execute(
+        "delete from sim_instances"
+        " where last_heartbeat < now() - make_interval(secs => %(lease_s)s * %(leases)s)",
+        {**args, "leases": PRUNE_AFTER_LEASES},
+    )
+    cur = await conn.execute(
+        "update demo_users set owner_until = now() + make_interval(secs => %(lease_s)s)"
+        " where owner_id = %(me)s and enabled returning user_id",
+        args,
+    )
+    owned = {r["user_id"] for r in await cur.fetchall()}
+    cur = await conn.execute(
+        "select (select count(*) from sim_instances"
+        "         where last_heartbeat > now() - make_interval(secs => %(lease_s)s)) as live,"
+        "       (select count(*) from demo_users where enabled) as enabled",
+        args,
+    )
+    counts = await cur.fetchone()
+    assert counts is not None
+    instances = max(1, int(counts["live"]))
+    share = math.ceil(int(counts["enabled"]) / instances)
+    acquired: list[str] = []
+    released: list[str] = []
+    if len(owned) > share + SHARE_SLACK:
+        # which ones is arbitrary but stable (by user id): the same ones on every beat
+        cur = await conn.execute(
+            "update demo_users set owner_id = null, owner_until = null"
+            " where user_id = any(%s) and owner_id = %s returning user_id",
+            (sorted(owned)[share:], me),
+        )
+        released = [r["user_id"] for r in await cur.fetchall()]
+        owned.difference_update(released)
+        await conn.execute("select pg_notify(%s, '*')", (USERS_CHANNEL,))
+    elif len(owned) < share:
+        cur = await conn.execute(_ACQUIRE, {**args, "n": share - len(owned)})
+        acquired = [r["user_id"] for r in await cur.fetchall()]
+        owned.update(acquired)
+    return Beat(frozenset(owned), tuple(acquired), tuple(released), instances, share)
+
+
+async def beat(
+    db: Database, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
+) -> Beat:
+    """One heartbeat: stay registered, renew every lease held, move towards a fair share."""
+    return await db.transaction(_beat, me, host, pid, version, lease_s)
+
+
+async def _leave(conn: Conn, me: uuid.UUID) -> int:
+    cur = await conn.execute(
+        "update demo_users set owner_id = null, owner_until = null where owner_id = %s", (me,)
+    )
+    await conn.execute("delete from sim_instances where id = %s", (me,))
+    await conn.execute("select pg_notify(%s, '*')", (USERS_CHANNEL,))
+    return cur.rowcount
+
+
+async def leave(db: Database, me: uuid.UUID) -> int:
+    """Hand every user over at once and leave the registry (graceful stop)."""
+    return await db.transaction(_leave, me)
+
+
+async def _list(conn: Conn, lease_s: float, limit: int) -> list[Instance]:
+    cur = await conn.execute(
+        """
+        select i.id, i.host, i.pid, i.version, i.started_at, i.last_heartbeat,
+               i.last_heartbeat > now() - make_interval(secs => %s) as alive,
+               (select count(*) from demo_users d
+                 where d.owner_id = i.id and d.owner_until > now()) as users
+          from sim_instances i
+         order by i.started_at, i.id
+         limit %s
+        """,
+        (lease_s, limit),
+    )
+    return [Instance(**r) for r in await cur.fetchall()]
+
+
+async def list_instances(db: Database, lease_s: float, limit: int = 1000) -> list[Instance]:
+    """The registered instances, oldest first; ``alive`` when heard from within a lease."""
+    return await db.transaction(_list, lease_s, limit)

@@ -1,0 +1,315 @@
+"""One demo user's simulation: generate, store, wait for the initial burst, then live.
+
+A simulation is a generator feeding a bounded channel, a store task COPYing from it,
+and sender workers. It runs only while this instance owns the user: every write is
+fenced by the lease, and a refused write (``LeaseLost``) ends the simulation at once,
+without a restart. Any other exception is logged, kept in ``last_error`` and the
+simulation restarted with backoff; it never reaches other users or the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+
+import trio
+
+from sim.db import Database, outbox, users
+from sim.db.fleet import Fence
+from sim.db.users import UserRow
+from sim.errors import DatabaseError, LeaseLost, describe
+from sim.metrics import Metrics
+from sim.pipeline.content import ContentProvider, DemoSpec, Draft
+from sim.pipeline.retry import RetryPolicy, retry_call
+from sim.pipeline.sender import Sender
+from sim.pipeline.store import to_rows
+from sim.pipeline.timing import Wakeup, backoff_s
+from sim.settings import Settings
+
+__all__ = ["Simulations", "UserRun"]
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[list[Draft], bool]  # drafts, live?
+
+
+@dataclass(eq=False)
+class UserRun:
+    """A running simulation of one user, as the supervisor holds it."""
+
+    user_id: str
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    wake: Wakeup = field(default_factory=Wakeup)  # senders: new rows may be claimable
+    progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
+    buffered: int = 0  # initial batches generated and not yet stored (buffer slots held)
+    done: trio.Event = field(default_factory=trio.Event)
+    recorded: Counter[str] = field(default_factory=Counter)
+
+
+class Simulations:
+    """Runs user simulations for one instance (``owner``): what they share lives here."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        metrics: Metrics,
+        sender: Sender,
+        owner: uuid.UUID,
+        provider_factory: Callable[[], ContentProvider],
+        on_stored: Callable[[str], None],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.metrics = metrics
+        self.sender = sender
+        self.owner = owner
+        self._provider_factory = provider_factory
+        self._provider: ContentProvider | None = None
+        self._on_stored = on_stored
+        self._rng = random.Random()
+        # initial batches generated but not yet stored, all users together: memory stays
+        # flat however many users start at once (FIFO, so they take turns)
+        self._buffer = trio.Semaphore(settings.store_queue_batches)
+
+    async def provider(self) -> ContentProvider:
+        if self._provider is None:
+            # one for all users: every item is a pure function of its user's spec, and
+            # a provider per user cost 35 ms and a fan cache of up to a few MB each; the
+            # first one (Faker loading its locale data) takes a worker thread ~0.4 s
+            provider = await trio.to_thread.run_sync(self._provider_factory)
+            self._provider = self._provider or provider
+        return self._provider
+
+    async def supervise(self, handle: UserRun) -> None:
+        """Run ``handle``'s simulation, restarting it after errors, until it ends.
+
+        It ends when demo mode is off, when this instance no longer owns the user, or
+        when ``handle.scope`` is cancelled.
+        """
+        s = self.settings
+        restarts = 0
+        while True:
+            try:
+                await self._simulate(handle)
+                return
+            except BaseException as exc:  # one user's failure stays with that user
+                cancelled = _without_lease_lost(exc)
+                if cancelled is not exc:  # the lease is lost: stop, and no restart
+                    log.info("User %s is no longer owned here; simulation stops", handle.user_id)
+                    if cancelled is not None:
+                        raise cancelled from None  # a cancellation met it: let it through
+                    return
+                if not isinstance(exc, Exception):
+                    raise
+                restarts += 1
+                delay = backoff_s(restarts, s.restart_backoff_s, s.restart_backoff_max_s, self._rng)
+                log.error(
+                    "Simulation of user %s failed (%s); restart %d in %.1fs",
+                    handle.user_id,
+                    describe(exc),
+                    restarts,
+                    delay,
+                    exc_info=exc,
+                )
+                self.metrics.user_restarts.inc()
+                try:
+                    await users.set_error(self.db, handle.user_id, describe(exc))
+                except DatabaseError:
+                    pass
+                await trio.sleep(delay)
+
+    async def _simulate(self, handle: UserRun) -> None:
+        s = self.settings
+        row = await users.get_user(self.db, handle.user_id)
+        if row is None or not row.enabled:
+            return
+        if row.owner_id != self.owner:
+            raise LeaseLost(f"user {row.user_id!r} is owned by another instance")
+        spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
+        provider = await self.provider()
+        send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._store, row, handle, receive)
+                for index in range(s.send_concurrency):
+                    await nursery.start(
+                        self.sender.worker, row.user_id, row.run_id, handle.wake, index
+                    )
+                async with send:
+                    if row.generated < row.initial_total:
+                        await self._generate_initial(row, handle, spec, provider, send)
+                    if row.live_at is None:
+                        await self._await_initial(row, handle)
+                    await self._live(row, spec, provider, send)
+        finally:
+            for _ in range(handle.buffered):  # batches dropped unstored give their slots back
+                self._buffer.release()
+            handle.buffered = 0
+
+    async def _generate_initial(
+        self,
+        row: UserRow,
+        handle: UserRun,
+        spec: DemoSpec,
+        provider: ContentProvider,
+        send: trio.MemorySendChannel[Batch],
+    ) -> None:
+        skip = row.generated
+        log.info(
+            "Generating %d interactions for user %s (%d videos, %d comments, %d DMs)%s",
+            row.initial_total - skip,
+            row.user_id,
+            row.videos,
+            row.comments,
+            row.dms,
+            f", resuming after {skip}" if skip else "",
+        )
+        batches = provider.initial(spec, self.settings.store_batch_size)
+        while True:
+            await self._buffer.acquire()  # before generating: the slot bounds memory
+            handle.buffered += 1
+            # a whole batch of Faker calls in a worker thread (the provider is thread-safe):
+            # on the event loop it held up every request for ~0.1 s per batch
+            batch = await trio.to_thread.run_sync(next, batches, None)
+            if batch is None or batch[-1].seq < skip:
+                handle.buffered -= 1
+                self._buffer.release()
+                if batch is None:
+                    return
+                continue
+            await send.send(([d for d in batch if d.seq >= skip], False))
+            batch = None  # not kept alive while waiting for the next slot
+
+    async def _store(
+        self,
+        row: UserRow,
+        handle: UserRun,
+        receive: trio.MemoryReceiveChannel[Batch],
+        *,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        task_status.started()
+        fence = _fence(row)
+        async with receive:
+            async for drafts, live in receive:
+                anchor = datetime.now(UTC) if live else row.enabled_at
+                # ids and JSON documents of a whole batch: a worker thread's job, too
+                rows = await trio.to_thread.run_sync(
+                    to_rows, row.user_id, row.run_id, anchor, drafts
+                )
+                await retry_call(
+                    RetryPolicy.for_database(self.settings),
+                    partial(
+                        outbox.store_rows,
+                        self.db,
+                        row.user_id,
+                        row.run_id,
+                        rows,
+                        live=live,
+                        fence=fence,
+                    ),
+                    retry_on=DatabaseError,
+                    rng=self._rng,
+                    what=f"Storing {len(rows)} rows",
+                )
+                if not live:
+                    handle.buffered -= 1
+                    self._buffer.release()
+                for kind, n in Counter(d.kind for d in drafts).items():
+                    self.metrics.generated.labels(kind).inc(n)
+                self._on_stored(row.user_id)
+                del drafts, rows  # not kept alive while waiting for the next batch
+
+    async def _await_initial(self, row: UserRow, handle: UserRun) -> None:
+        """Wait until every initial interaction is sent or failed, logging progress."""
+        total = row.initial_total
+        # clear before reading: outcomes recorded while the query runs then count twice
+        # (which only brings the next exact check forward), never zero times (a stall)
+        handle.recorded.clear()
+        counts = await users.initial_progress(self.db, row.user_id, total)
+        checked_at = trio.current_time()
+        last_logged = -1
+        while True:
+            sent = counts["sent"] + handle.recorded["sent"]
+            done = sent + counts["failed"] + handle.recorded["failed"]
+            if sent != last_logged and sent:
+                log.info(
+                    "Updated %d/%d sent interactions for user %s",
+                    min(sent, total),
+                    total,
+                    row.user_id,
+                )
+                last_logged = sent
+            if done >= total or trio.current_time() - checked_at > 2.0:
+                handle.recorded.clear()
+                counts = await users.initial_progress(self.db, row.user_id, total)
+                checked_at = trio.current_time()
+                if counts["sent"] + counts["failed"] >= total:
+                    break
+            await handle.progress.wait(0.25)
+        await users.mark_live(self.db, row.user_id, row.run_id, fence=_fence(row))
+        log.info(
+            "Sent %d interactions to main app (%d failed) for user %s",
+            counts["sent"],
+            counts["failed"],
+            row.user_id,
+        )
+        log.info(
+            "Demo mode fully initialized for user %s - %d items visible",
+            row.user_id,
+            counts["sent"],
+        )
+
+    async def _live(
+        self,
+        row: UserRow,
+        spec: DemoSpec,
+        provider: ContentProvider,
+        send: trio.MemorySendChannel[Batch],
+    ) -> None:
+        if row.live_per_minute <= 0:
+            await trio.sleep_forever()
+        rng = random.Random(f"{row.run_id}:{row.live_generated}")
+        n = row.live_generated
+        rate_per_s = row.live_per_minute / 60.0
+        self.metrics.live_rate.inc(rate_per_s)
+        # Poisson arrivals on a schedule: a late wake-up (a busy process, a slow store)
+        # makes the next one come sooner, so the rate holds
+        due = trio.current_time()
+        try:
+            while True:
+                due += rng.expovariate(rate_per_s)
+                await trio.sleep_until(due)
+                draft = provider.live(spec, n)
+                await send.send(([replace(draft, seq=row.initial_total + n)], True))
+                n += 1
+        finally:
+            self.metrics.live_rate.dec(rate_per_s)
+
+
+def _fence(row: UserRow) -> Fence:
+    """The lease the simulation started under (checked to be this instance's)."""
+    assert row.owner_id is not None
+    return Fence(row.owner_id, row.owner_epoch)
+
+
+def _without_lease_lost(exc: BaseException) -> BaseException | None:
+    """``exc`` itself when no ``LeaseLost`` is in it; else what is left besides when that
+    is only cancellation (None when nothing is). Any other error keeps ``exc`` whole."""
+    if isinstance(exc, LeaseLost):
+        return None
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    lost, rest = exc.split(LeaseLost)
+    if lost is None:
+        return exc
+    if rest is None or rest.split(trio.Cancelled)[1] is None:
+        return rest
+    return exc

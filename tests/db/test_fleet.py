@@ -1,0 +1,163 @@
+"""The fleet's registry and user leases, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from conftest import sql
+
+from sim.db import Database, fleet, outbox, users
+from sim.db.fleet import Fence, Lease
+from sim.db.outbox import NewRow
+from sim.db.users import DemoConfig
+from sim.errors import LeaseLost
+
+LEASE_S = 30.0
+
+
+async def _beat(db: Database, me: uuid.UUID) -> fleet.Beat:
+    return await fleet.beat(db, me, "host", 1, "test", LEASE_S)
+
+
+async def _enable(db: Database, n: int) -> list[str]:
+    names = [f"u{i:02d}" for i in range(n)]
+    for name in names:
+        await users.enable_user(db, name, DemoConfig(0, 0, 1, 0, 1))
+    return names
+
+
+def _owners(url: str) -> dict[str, str | None]:
+    rows = sql(url, "select user_id, owner_id::text from demo_users where enabled")
+    return {u: o for u, o in rows}
+
+
+def _die(url: str, me: uuid.UUID) -> None:
+    """``me`` stops heartbeating: its heartbeat and its leases are old."""
+    sql(
+        url,
+        "update sim_instances set last_heartbeat = now() - interval '1 hour' where id = %s",
+        (me,),
+    )
+    sql(
+        url, "update demo_users set owner_until = now() - interval '1 s' where owner_id = %s", (me,)
+    )
+
+
+async def test_register_and_list(db: Database) -> None:
+    """A registered instance is listed, alive, with the users it owns."""
+    me = uuid.uuid4()
+    await fleet.register(db, me, "h1", 42, "0.1.0")
+    [found] = await fleet.list_instances(db, LEASE_S)
+    assert (found.id, found.host, found.pid, found.alive, found.users) == (me, "h1", 42, True, 0)
+    assert found.started_at.tzinfo is not None
+
+
+async def test_users_spread_evenly_and_each_has_one_owner(db: Database, db_url: str) -> None:
+    """Two instances split the enabled users; a newcomer gets its share without flapping."""
+    names = await _enable(db, 6)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    first = await _beat(db, a)
+    assert first.owned == frozenset(names) and first.instances == 1
+    await fleet.register(db, b, "host", 2, "test")
+    assert (await _beat(db, b)).owned == frozenset()  # nothing free yet: no collisions
+    handed = await _beat(db, a)  # share is now 3: a hands over 3
+    assert len(handed.owned) == 3 and len(handed.released) == 3
+    taken = await _beat(db, b)
+    assert taken.owned == frozenset(handed.released)
+    owners = _owners(db_url)
+    assert sorted(owners) == names and set(owners.values()) == {str(a), str(b)}
+    for _ in range(3):  # stable: nobody gives anything away any more
+        assert (await _beat(db, a)).owned == handed.owned
+        assert (await _beat(db, b)).owned == taken.owned
+
+
+async def test_a_dead_owner_is_taken_over_and_pruned(db: Database, db_url: str) -> None:
+    """Leases of an instance that stopped heartbeating are acquired by the living."""
+    names = await _enable(db, 4)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await _beat(db, a)
+    await fleet.register(db, b, "host", 2, "test")
+    _die(db_url, a)
+    beat = await _beat(db, b)
+    assert beat.owned == frozenset(names) and beat.instances == 1
+    assert [i.id for i in await fleet.list_instances(db, LEASE_S)] == [b]  # a was pruned
+    epochs = sql(db_url, "select distinct owner_epoch from demo_users")
+    assert epochs == [(2,)]  # one takeover each
+
+
+async def test_a_stale_owner_cannot_store(db: Database, db_url: str) -> None:
+    """After a takeover the old owner's store is refused and nothing of it is kept."""
+    [name] = await _enable(db, 1)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await _beat(db, a)
+    row = await users.get_user(db, name)
+    assert row is not None and row.owner_id == a
+    fence_a = Fence(a, row.owner_epoch)
+    now = datetime.now(UTC)
+    await outbox.store_rows(
+        db,
+        name,
+        row.run_id,
+        [NewRow(uuid.uuid4(), 0, "dm", None, "{}", now)],
+        live=False,
+        fence=fence_a,
+    )
+    _die(db_url, a)
+    await _beat(db, b)
+    stale = [NewRow(uuid.uuid4(), 1, "dm", None, "{}", now)]
+    with pytest.raises(LeaseLost):
+        await outbox.store_rows(db, name, row.run_id, stale, live=False, fence=fence_a)
+    with pytest.raises(LeaseLost):
+        await users.mark_live(db, name, row.run_id, fence=fence_a)
+    taken = await users.get_user(db, name)
+    assert taken is not None and taken.owner_id == b
+    await outbox.store_rows(
+        db, name, row.run_id, stale, live=False, fence=Fence(b, taken.owner_epoch)
+    )
+    assert sql(db_url, "select seq from interactions order by seq") == [(0,), (1,)]
+    assert sql(db_url, "select generated from demo_users") == [(2,)]
+
+
+async def test_leave_hands_everything_over(db: Database, db_url: str) -> None:
+    """A leaving instance frees its users at once and leaves the registry."""
+    names = await _enable(db, 3)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await _beat(db, a)
+    await fleet.register(db, b, "host", 2, "test")
+    assert await fleet.leave(db, a) == 3
+    assert set(_owners(db_url).values()) == {None}
+    assert (await _beat(db, b)).owned == frozenset(names)
+    assert [i.id for i in await fleet.list_instances(db, LEASE_S)] == [b]
+
+
+async def test_enable_takes_a_free_user_and_disable_frees_it(db: Database, db_url: str) -> None:
+    """Enabling with a lease owns the user unless another holds it; disabling frees it."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    cfg = DemoConfig(0, 0, 1, 0, 1)
+    row, started = await users.enable_user(db, "x", cfg, lease=Lease(a, LEASE_S))
+    assert started and row.owner_id == a
+    row, started = await users.enable_user(db, "x", cfg, lease=Lease(b, LEASE_S))
+    assert not started and row.owner_id == a  # a live lease is not taken
+    off = await users.disable_user(db, "x")
+    assert off is not None and off.owner_id is None
+    assert (await _beat(db, a)).owned == frozenset()  # a disabled user is nobody's
+
+
+async def test_a_lease_given_up_and_taken_again_is_a_new_lease(db: Database) -> None:
+    """Handed over and re-acquired by the same instance: the old token is refused."""
+    [name] = await _enable(db, 1)
+    a = uuid.uuid4()
+    await _beat(db, a)
+    before = await users.get_user(db, name)
+    assert before is not None
+    await fleet.leave(db, a)
+    await _beat(db, a)
+    after = await users.get_user(db, name)
+    assert after is not None and after.owner_id == a and after.owner_epoch > before.owner_epoch
+    rows = [NewRow(uuid.uuid4(), 0, "dm", None, "{}", datetime.now(UTC))]
+    with pytest.raises(LeaseLost):
+        await outbox.store_rows(
+            db, name, before.run_id, rows, live=False, fence=Fence(a, before.owner_epoch)
+        )
