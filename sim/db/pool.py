@@ -114,6 +114,8 @@ class Database:
         self._closing = trio.Event()
         self._closed = trio.Event()
         self.connection_errors = 0
+        #: ``trio.current_time()`` of the last transaction that committed (None: none yet)
+        self.last_commit_at: float | None = None
 
     # --- lifetime -----------------------------------------------------------------
     async def run(
@@ -240,7 +242,9 @@ class Database:
                 await pool.putconn(conn)
 
         try:
-            return await trio_asyncio.aio_as_trio(on_aio, loop=loop)()  # type: ignore[no-any-return]
+            result: T = await trio_asyncio.aio_as_trio(on_aio, loop=loop)()
+            self.last_commit_at = trio.current_time()
+            return result
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
             if isinstance(exc, psycopg.OperationalError):
                 self.connection_errors += 1

@@ -48,7 +48,11 @@ class ProbeStats:
             statuses[status] = statuses.get(status, 0) + 1
         if not seconds:
             return cls(path, 0, 0.0, 0.0, 0.0, 0, statuses)
-        p95 = statistics.quantiles(seconds, n=20)[-1] if len(seconds) > 1 else seconds[0]
+        p95 = (
+            statistics.quantiles(seconds, n=20, method="inclusive")[-1]
+            if len(seconds) > 1
+            else seconds[0]
+        )
         return cls(
             path,
             len(seconds),
