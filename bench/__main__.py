@@ -1,7 +1,8 @@
 """``python -m bench [SECTION ...] [--quick] [--output PATH]``: run the benchmarks.
 
-With no section every one runs and, unless ``--quick``, ``BENCHMARKS.md`` is rewritten.
-A subset or a quick run prints its report (``--output`` writes it somewhere).
+With no section every one runs and, unless ``--quick``, the generated part of
+``BENCHMARKS.md`` is rewritten (its hand-written notes are kept). A subset or a quick
+run prints its report (``--output`` puts it into the generated part of another file).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.document import write
 from bench.pg import bench_postgres
 from bench.proc import ROOT, receiver
 from bench.report import Results, render
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     results.duration_s = time.monotonic() - started
     text = render(results)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        write(output, text)
         say(f"wrote {output}")
     else:
         print(text)

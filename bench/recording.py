@@ -51,6 +51,11 @@ _UNNEST = (
 )
 
 OLD_ID_INDEX = "create unique index interactions_old_id on interactions (id)"
+#: the old service's method: ids per UPDATE, and rows per connection
+OLD_BATCH = 50
+OLD_PER_SESSION = 200
+#: the users the recording table's rows belong to
+USERS = 10
 
 Delivered = tuple[uuid.UUID, str, int, str, uuid.UUID]  # id, user_id, seq, kind, run_id
 
@@ -73,7 +78,7 @@ def old_method(args: dict[str, Any]) -> dict[str, Any]:
     """(a): 50-row ``IN (...)`` UPDATEs by id, commit each, a new session every 200 rows."""
     url = args["url"]
     ids = [i for i, _, _, _, _ in _delivered(url)]
-    batch, per_session = 50, 200
+    batch, per_session = OLD_BATCH, OLD_PER_SESSION
     sessions = 0
     started = time.perf_counter()
     conn: psycopg.Connection[Any] | None = None
@@ -212,7 +217,7 @@ def _database(pg: BenchPostgres, rows: int) -> tuple[str, list[tuple[Any, ...]]]
     """A fresh database, its 10 users (outcomes are recorded within their runs) and the
     ``rows`` to COPY in before each run."""
     url = pg.create(DB)
-    seed_users(url, 10, rows // 10)
+    seed_users(url, USERS, rows // USERS)
     return url, list(outbox_rows(10, rows // 10, status="sending"))
 
 

@@ -38,6 +38,7 @@ MANY_USERS = 10
 @dataclass
 class Tuning:
     recorder: dict[str, float] = field(default_factory=dict)
+    recorder_rows: int = 100_000
     relay_one: dict[str, float] = field(default_factory=dict)
     relay_many: dict[str, float] = field(default_factory=dict)
     one_rows: int = 100_000
@@ -48,7 +49,7 @@ class Tuning:
 def run_tuning(pg: BenchPostgres, receiver: Receiver, *, log: IO[str], say: Any) -> Tuning:
     t = Tuning()
     t.recorder = sweep_recorder(
-        pg, rows=100_000, variants=[{}, *RECORDER_VARIANTS], log=log, say=say
+        pg, rows=t.recorder_rows, variants=[{}, *RECORDER_VARIANTS], log=log, say=say
     )
     t.relay_one = sweep_relay(
         pg, receiver, rows=t.one_rows, n_users=1, variants=[{}, *RELAY_ONE], log=log, say=say

@@ -105,10 +105,10 @@ class Runtime:
 
     async def _run_pipeline(self, db: Database, task_status: trio.TaskStatus[Runtime]) -> None:
         s = self.settings
-        # Delivering to the bundled sink means sim is its own server's client. On SIGTERM
-        # hypercorn stops serving requests that arrive on open keep-alive connections, and
-        # waits (graceful_timeout) for those connections before sim's shutdown may start;
-        # so no connection to itself is kept open between requests.
+        # Delivering to the bundled sink, sim is its own server's client. With connections
+        # to itself kept alive, the requests in flight on them at SIGTERM went unanswered
+        # until hypercorn's graceful_timeout ran out (10 s), and sim's own shutdown only
+        # starts after that wait; so no connection to itself outlives its request.
         keepalive = s.http_concurrency if s.main_app_url else 0
         limits = httpx.Limits(
             max_connections=s.http_concurrency, max_keepalive_connections=keepalive
