@@ -257,6 +257,10 @@ class Simulations:
             counts["sent"],
         )
 
+    def _behind_s(self, row: UserRow) -> float:
+        """Seconds since the user's last live item, up to two owner leases."""
+        return _behind_s_of(row, 2 * self.settings.owner_lease_s)
+
     async def _live(
         self,
         row: UserRow,
@@ -271,8 +275,10 @@ class Simulations:
         rate_per_s = row.live_per_minute / 60.0
         self.metrics.live_rate.inc(rate_per_s)
         # Poisson arrivals on a schedule: a late wake-up (a busy process, a slow store)
-        # makes the next one come sooner, so the rate holds
-        due = trio.current_time()
+        # makes the next one come sooner, so the rate holds. The schedule starts at the
+        # user's last change (its last live item), at most two leases back: a new owner
+        # makes up for the gap of a takeover or handover.
+        due = trio.current_time() - self._behind_s(row)
         try:
             while True:
                 due += rng.expovariate(rate_per_s)
@@ -282,6 +288,12 @@ class Simulations:
                 n += 1
         finally:
             self.metrics.live_rate.dec(rate_per_s)
+
+
+def _behind_s_of(row: UserRow, limit_s: float) -> float:
+    if row.updated_at is None or row.live_at is None:  # going live just now
+        return 0.0
+    return min(max(0.0, (datetime.now(UTC) - row.updated_at).total_seconds()), limit_s)
 
 
 def _fence(row: UserRow) -> Fence:
