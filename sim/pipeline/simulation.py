@@ -257,10 +257,6 @@ class Simulations:
             counts["sent"],
         )
 
-    def _behind_s(self, row: UserRow) -> float:
-        """Seconds since the user's last live item, up to two owner leases."""
-        return _behind_s_of(row, 2 * self.settings.owner_lease_s)
-
     async def _live(
         self,
         row: UserRow,
@@ -278,7 +274,7 @@ class Simulations:
         # makes the next one come sooner, so the rate holds. The schedule starts at the
         # user's last change (its last live item), at most two leases back: a new owner
         # makes up for the gap of a takeover or handover.
-        due = trio.current_time() - self._behind_s(row)
+        due = trio.current_time() - _behind_s(row, 2 * self.settings.owner_lease_s)
         try:
             while True:
                 due += rng.expovariate(rate_per_s)
@@ -290,7 +286,8 @@ class Simulations:
             self.metrics.live_rate.dec(rate_per_s)
 
 
-def _behind_s_of(row: UserRow, limit_s: float) -> float:
+def _behind_s(row: UserRow, limit_s: float) -> float:
+    """Seconds since a live user's last item (its row's last change), up to ``limit_s``."""
     if row.updated_at is None or row.live_at is None:  # going live just now
         return 0.0
     return min(max(0.0, (datetime.now(UTC) - row.updated_at).total_seconds()), limit_s)
