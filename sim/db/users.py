@@ -62,6 +62,7 @@ class UserRow:
     owner_id: uuid.UUID | None = None  # the instance running the simulation (its lease holder)
     owner_until: datetime | None = None
     owner_epoch: int = 0
+    updated_at: datetime | None = None  # the last change: for a live user, its last item
 
     @property
     def config(self) -> DemoConfig:

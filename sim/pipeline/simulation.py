@@ -281,8 +281,10 @@ class Simulations:
         rate_per_s = row.live_per_minute / 60.0
         self.metrics.live_rate.inc(rate_per_s)
         # Poisson arrivals on a schedule: a late wake-up (a busy process, a slow store)
-        # makes the next one come sooner, so the rate holds
-        due = trio.current_time()
+        # makes the next one come sooner, so the rate holds. The schedule starts at the
+        # user's last change (its last live item), at most two leases back: a new owner
+        # makes up for the gap of a takeover or handover.
+        due = trio.current_time() - _behind_s(row, 2 * self.settings.owner_lease_s)
         try:
             while True:
                 due += rng.expovariate(rate_per_s)
@@ -292,6 +294,13 @@ class Simulations:
                 n += 1
         finally:
             self.metrics.live_rate.dec(rate_per_s)
+
+
+def _behind_s(row: UserRow, limit_s: float) -> float:
+    """Seconds since a live user's last item (its row's last change), up to ``limit_s``."""
+    if row.updated_at is None or row.live_at is None:  # going live just now
+        return 0.0
+    return min(max(0.0, (datetime.now(UTC) - row.updated_at).total_seconds()), limit_s)
 
 
 def _fence(row: UserRow) -> Fence:

@@ -234,7 +234,9 @@ def render(rows: list[Row], seconds: float, failed: int) -> str:
         "sim's log, no connection dropped in PostgreSQL's log, no row left `sending`;",
         "(5) every row claimed at the kill was claimed again and delivered; (6) every answer",
         "200/202 or 503 with `Retry-After` and a JSON error, and the run complete; (7) see the",
-        "table.",
+        "table; (8) every row generated, live items included, delivered once, none twice, and",
+        "live items stored at the configured rate ±25% in every window, through the kill, the",
+        "stop and the rolling restart.",
         "",
         f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}: {len(rows)} scenarios"
         f" recorded, {failed} failed, {seconds:.0f} s in all.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from dataclasses import dataclass, field
 
@@ -21,8 +22,8 @@ LIVE_PER_MINUTE = 60
 RATE_PER_S = USERS * LIVE_PER_MINUTE / 60
 OWNER_LEASE_S = 2.0
 FLEET_ENV = {"SIM_OWNER_LEASE_S": str(OWNER_LEASE_S), "SIM_HEARTBEAT_S": "0.6"}
-STEADY_S = 10.0  # each phase runs this long before the next fault
-WINDOW_S = 10.0  # the live rate is measured over windows this long
+STEADY_S = 15.0  # each phase runs this long before the next fault
+WINDOW_S = 20.0  # the live rate is measured over windows this long
 TOLERANCE = 0.25
 GRACEFUL_S = 15.0
 
@@ -184,16 +185,16 @@ async def test_fleet_kill_stop_and_rolling_restart(stack: Stack) -> None:
         return counts.get("pending", 0) + counts.get("sending", 0) == 0
 
     await wait_until(drained, 60, what="every row delivered")
-    totals = stack.totals()
+    # every generated row is expected at the receiver: live items are not in the bursts
+    totals = dataclasses.replace(stack.totals(), expected=stack.totals().generated)
     assert totals.missing == 0 and totals.unexpected == 0, totals
     assert totals.visible_duplicates == 0, totals
     assert totals.delivered == totals.generated, totals
     assert totals.statuses.get("failed", 0) == 0, totals
-    low, high = RATE_PER_S * (1 - TOLERANCE), RATE_PER_S * (1 + TOLERANCE)
     print(f"live items/s, newest window first: stored {stored}, at the receiver {seen}")
     lease_losses = sum(sim.log_text().count("no longer owned here") for sim in fleet.sims)
-    assert stored and all(low <= r <= high for r in stored), (stored, seen)
     takeovers = [stopped, *rolling]
+    # recorded before the rate is checked: the report shows the figures either way
     record(
         Row(
             8,
@@ -212,3 +213,5 @@ async def test_fleet_kill_stop_and_rolling_restart(stack: Stack) -> None:
             trio.current_time() - started,
         )
     )
+    low, high = RATE_PER_S * (1 - TOLERANCE), RATE_PER_S * (1 + TOLERANCE)
+    assert stored and all(low <= r <= high for r in stored), (stored, seen)
