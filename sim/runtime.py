@@ -1,7 +1,7 @@
 """The runtime: what runs while sim serves, owned by one task.
 
 Order matters and is kept in one place: database location → pool → schema →
-HTTP client → recorder → supervisor; shut down in reverse, each step bounded.
+HTTP client → recorder → sender workers → supervisor; shut down in reverse, each step bounded.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ class Runtime:
             supervisor: Supervisor | None = None
 
             def on_recorded(per_user: dict[str, Counter[str]]) -> None:
+                if any(counts["video_sent"] for counts in per_user.values()):
+                    sender.wake()  # only a video sent makes rows claimable (its comments)
                 if supervisor is not None:
                     supervisor.on_recorded(per_user)
 
@@ -122,6 +124,7 @@ class Runtime:
                 self.recorder = await recording.start(recorder.run)
                 try:
                     async with trio.open_nursery() as supervising:
+                        await supervising.start(sender.run)  # every user's deliveries
                         self._supervisor = await supervising.start(supervisor.run)
                         log.info("Delivering to %s", mask_url(deliverer.url))
                         await self._serve(task_status)

@@ -1,9 +1,9 @@
 """The supervisor: one nursery, one cancel scope per demo user.
 
-A user's simulation is a generator feeding a bounded channel, a store task
-COPYing from it, and sender workers. An exception in one user's simulation is
-logged, kept in ``last_error`` and the simulation restarted with backoff; it
-never reaches other users or the server.
+A user's simulation is a generator feeding a bounded channel and a store task
+COPYing from it (the instance's sender workers deliver every user's rows). An
+exception in one user's simulation is logged, kept in ``last_error`` and the
+simulation restarted with backoff; it never reaches other users or the server.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ Batch = tuple[list[Draft], bool]  # drafts, live?
 class _User:
     user_id: str
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    wake: Wakeup = field(default_factory=Wakeup)  # senders: new rows may be claimable
     progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
     buffered: int = 0  # initial batches generated and not yet stored (buffer slots held)
     done: trio.Event = field(default_factory=trio.Event)
@@ -110,18 +109,12 @@ class Supervisor:
         return row, deleted
 
     def on_recorded(self, per_user: dict[str, Counter[str]]) -> None:
-        """Recorder callback: note progress; wake senders when comments were unblocked.
-
-        Only a video sent makes rows claimable (its comments); waking every sender of
-        every user in each batch made most of their claims come back empty.
-        """
+        """Recorder callback: note the progress of the users simulated here."""
         for user_id, counts in per_user.items():
             handle = self._users.get(user_id)
             if handle is not None:
                 handle.recorded.update(counts)
                 handle.progress.set()
-                if counts["video_sent"]:
-                    handle.wake.set()
 
     # --- per-user lifetime --------------------------------------------------------------
     async def _start(self, user_id: str) -> None:
@@ -192,10 +185,6 @@ class Supervisor:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._store, row, handle, receive)
-                for index in range(s.send_concurrency):
-                    await nursery.start(
-                        self.sender.worker, row.user_id, row.run_id, handle.wake, index
-                    )
                 async with send:
                     if row.generated < row.initial_total:
                         await self._generate_initial(row, handle, spec, provider, send)
@@ -269,7 +258,7 @@ class Supervisor:
                     self._buffer.release()
                 for kind, n in Counter(d.kind for d in drafts).items():
                     self.metrics.generated.labels(kind).inc(n)
-                handle.wake.set()
+                self.sender.wake()
                 del drafts, rows  # not kept alive while waiting for the next batch
 
     async def _await_initial(self, row: UserRow, handle: _User) -> None:
