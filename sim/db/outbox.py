@@ -183,6 +183,7 @@ due as materialized (
          limit (select greatest(1, %(limit)s / count(*)) from picked)
          for update of i skip locked
      ) c
+     limit %(limit)s  -- never more (and the planner then joins by address, not by hash)
 )
 update interactions i
    set status = 'sending',
