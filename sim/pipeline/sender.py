@@ -50,13 +50,18 @@ class Sender:
         self._rung = False  # woken while no worker was waiting: the next one claims at once
         self._after = ""  # the last user served: the next claim starts after it
 
+    @property
+    def idle_workers(self) -> int:
+        """Workers waiting for a wake-up (or their next poll)."""
+        return int(self._idle.statistics().tasks_waiting)
+
     def wake(self) -> None:
         """Rows may have become claimable (stored, a video sent): bring one worker in.
 
         Cheap and synchronous (callable from any Trio task). Wake-ups while every
         worker is busy are coalesced into one more claim.
         """
-        if self._idle.statistics().tasks_waiting:
+        if self.idle_workers:
             self._idle.unpark()
         else:
             self._rung = True
