@@ -86,6 +86,7 @@ class FleetResult:
     peak_rss_mb: list[float] = field(default_factory=list)
     idle_users: tuple[int, int] = (20, 2000)
     idle_tps: dict[int, list[float]] = field(default_factory=dict)
+    idle_window_s: float = 0.0
     relay_rows: int = 0
     relay: dict[int, list[float]] = field(default_factory=dict)
 
@@ -262,6 +263,7 @@ def run_fleet(
     say: Any,
 ) -> FleetResult:
     result = FleetResult(users, per_user, clients, idle_users=(20, users))
+    result.idle_window_s = idle_window_s
     for r in range(burst_rounds):
         _burst(pg, receiver, result, r, probes, log)
         _live_probes(pg, receiver, result, r, probes, log)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.fleet import DEFAULT_ITEMS, LIVE_PER_MINUTE, FleetResult
+from bench.fleet import DEFAULT_ITEMS, LIVE_PER_MINUTE, SETTLE_S, FleetResult
 from bench.stats import Series, percentile
 from sim.settings import Settings
 
@@ -133,8 +133,8 @@ def fleet_section(f: FleetResult) -> list[str]:
         few, many = f.idle_users
         out += [
             "**(b) an idle instance**: users fully delivered, live rate 0, resumed at start; "
-            "PostgreSQL's committed transactions in the database over a window after 8 s of "
-            "settling, the two sizes alternating:",
+            "PostgreSQL's committed transactions in the database over a window of "
+            f"{f.idle_window_s:g} s after {SETTLE_S:g} s of settling, the sizes alternating:",
             "",
         ]
         rows = [[f"{n:,} users", Series.of(v).fmt(".1f")] for n, v in sorted(f.idle_tps.items())]
