@@ -211,7 +211,7 @@ def _live_probes(
     url = _seeded(pg, result.users, LIVE_PER_MINUTE)
     receiver.reset()
     env = {"DATABASE_URL": url, "SIM_MAIN_APP_URL": receiver.ingest_url}
-    with sim_app(env, log=log) as app, httpx.Client(timeout=60) as client:
+    with sim_app(env, log=log, ready_timeout_s=600) as app, httpx.Client(timeout=60) as client:
         time.sleep(SETTLE_S)
         for i in range(probes):
             result.live_probe_ms.append(_probe(app, receiver, client, f"probe-l{rnd}-{i:02d}"))
@@ -225,7 +225,7 @@ def _idle_tps(
 ) -> float:
     url = _seeded(pg, n, 0)
     env = {"DATABASE_URL": url, "SIM_MAIN_APP_URL": receiver.ingest_url}
-    with sim_app(env, log=log):
+    with sim_app(env, log=log, ready_timeout_s=600):  # resuming every user comes first
         # an idle backend reports its statistics after up to 10 s: the start-up's must
         # not land inside the window
         time.sleep(SETTLE_S)
