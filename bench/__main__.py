@@ -21,7 +21,7 @@ from bench.proc import ROOT, receiver
 from bench.report import Results, render
 from bench.stats import machine_line
 
-SECTIONS = ("recording", "relay", "visible", "scale", "connections", "defaults")
+SECTIONS = ("recording", "relay", "visible", "scale", "connections", "defaults", "fleet")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     def say(line: str) -> None:
         print(f"[{time.monotonic() - started:6.0f}s] {line}", flush=True)
 
-    from bench import recording, relay, scale, tuning, visible
+    from bench import fleet, recording, relay, scale, tuning, visible
 
     command = "make bench" if full else "python -m bench " + shlex.join(argv)
     results = Results(command=command, quick=quick, sections=wanted)
@@ -91,6 +91,23 @@ def main(argv: list[str] | None = None) -> int:
                 [(10_000, 1), (20_000, 1)] if quick else [(10_000, 3), (100_000, 3), (1_000_000, 2)]
             )
             results.scale = scale.run_scale(pg, rec, sizes=sizes, log=log, say=say)
+        if "fleet" in wanted:
+            say("6. fleet: many users, several instances")
+            results.fleet = fleet.run_fleet(
+                pg,
+                rec,
+                users=200 if quick else 2000,
+                burst_users=200 if quick else 500,
+                per_user=10,
+                clients=16,
+                probes=3 if quick else 10,
+                rounds=1 if quick else 2,
+                burst_rounds=1,
+                relay_rows=20_000 if quick else 50_000,
+                idle_window_s=5.0 if quick else 30.0,
+                log=log,
+                say=say,
+            )
         if "defaults" in wanted and not quick:
             say("defaults: sensitivity of the tunables")
             results.tuning = tuning.run_tuning(pg, rec, log=log, say=say)

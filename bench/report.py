@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bench.fleet import FleetResult
+from bench.fleet_report import fleet_section, fleet_summary
 from bench.recording import OLD_BATCH, OLD_PER_SESSION, USERS, RecordingResult
 from bench.relay import RelayResult
 from bench.scale import PER_USER, ScalePoint
@@ -41,6 +43,7 @@ class Results:
     visible: VisibleResult | None = None
     scale: list[ScalePoint] | None = None
     tuning: Tuning | None = None
+    fleet: FleetResult | None = None
     lines: list[str] = field(default_factory=list)
 
 
@@ -136,6 +139,8 @@ def _summary(r: Results) -> tuple[list[list[str]], list[tuple[str, str]]]:
             f"{worst} (max of {len(r.relay.sessions)} runs)",
             worst <= r.relay.pool_max,
         )
+    for name, what, target, value, ok in fleet_summary(r.fleet) if r.fleet else []:
+        add(name, what, target, value, ok)
     return rows, missed
 
 
@@ -447,6 +452,8 @@ def render(r: Results, *, when: datetime | None = None) -> str:
         out += _scale(r.scale)
     if r.relay is not None and "connections" in r.sections:
         out += _connections(r.relay)
+    if r.fleet is not None:
+        out += fleet_section(r.fleet)
     if "defaults" in r.sections:
         out += _defaults(r.tuning)
     out += ["## Targets missed in this run", ""]

@@ -32,6 +32,10 @@ def _kinds() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         from bench import relay
 
         return {"relay-sim": relay.sim_relay}
+    if kind == "fleet-relay":
+        from bench import fleet
+
+        return {"fleet-relay": fleet.fleet_relay}
     if kind == "generate":
         from bench import scale
 
@@ -39,7 +43,15 @@ def _kinds() -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     return {}
 
 
-KINDS = ("recording-old", "recording-sim", "recording-raw", "pgq", "relay-sim", "generate")
+KINDS = (
+    "recording-old",
+    "recording-sim",
+    "recording-raw",
+    "pgq",
+    "relay-sim",
+    "fleet-relay",
+    "generate",
+)
 
 
 def main() -> None:

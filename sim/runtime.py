@@ -1,7 +1,7 @@
 """The runtime: what runs while sim serves, owned by one task.
 
 Order matters and is kept in one place: database location → pool → schema →
-HTTP client → recorder → supervisor; shut down in reverse, each step bounded.
+HTTP client → recorder → sender workers → supervisor; shut down in reverse, each step bounded.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class Runtime:
                 self.recorder = await recording.start(recorder.run)
                 try:
                     async with trio.open_nursery() as supervising:
+                        await supervising.start(sender.run)  # every user's deliveries
                         self._supervisor = await supervising.start(supervisor.run)
                         self.listener = await supervising.start(_listener(db, s, supervisor).run)
                         log.info("Delivering to %s", mask_url(deliverer.url))

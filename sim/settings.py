@@ -55,7 +55,7 @@ class Settings:
     webhook_secret: str | None = None  # one or more whsec_... separated by spaces
     # batch size and concurrencies: measured in BENCHMARKS.md ("Defaults, and why")
     send_batch_size: int = _opt(1000, lo=1, hi=5000)  # per claim and per request
-    send_concurrency: int = _opt(2, lo=1, hi=256)  # claim/deliver workers per user
+    send_concurrency: int = _opt(2, lo=1, hi=256)  # claim/deliver workers per instance
     http_concurrency: int = _opt(8, lo=1, hi=1024)  # claimed batches in flight, all users
     request_timeout_s: float = _opt(10.0, lo=0.05, hi=600)
     max_attempts: int = _opt(10, lo=1, hi=1000)

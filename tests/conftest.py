@@ -153,6 +153,6 @@ async def claimed_dms(db: Database, user: str, n: int) -> list[Claimed]:
     now = datetime.now(UTC)
     rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(n)]
     await outbox.store_rows(db, user, row.run_id, rows, live=False)
-    claimed = await outbox.claim(db, user, row.run_id, n, 60)
+    claimed = await outbox.claim(db, n, 60)
     assert len(claimed) == n
     return claimed

@@ -2,7 +2,9 @@
 
 ``/`` is a static page (``sim/api/static``); its data comes from
 ``/dashboard/api/users`` (one JSON snapshot) and ``/dashboard/events`` (the same
-snapshot pushed every second as ``event: users``). Both need the bearer token
+snapshot pushed every second as ``event: users``). A snapshot is one page of users
+(``limit``, ``offset``) with how many users are in each state: its size does not
+grow with the number of users. Both need the bearer token
 when ``SIM_API_TOKEN`` is set; the page sends it as a header, never in a URL.
 
 A stream is bounded: it ends by itself after ``SIM_DASHBOARD_STREAM_MAX_S`` (the page
@@ -23,15 +25,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Blueprint, Response, current_app, jsonify, send_from_directory
-from quart_schema import document_response, hide, tag
+from pydantic import ValidationError
+from quart import Blueprint, Response, current_app, jsonify, request, send_from_directory
+from quart_schema import document_querystring, document_response, hide, tag
 
 from sim.api.auth import require_token
 from sim.api.demo import status_document
 from sim.api.deps import runtime
-from sim.api.schemas import DashboardUsers, document_errors, document_text
+from sim.api.schemas import DashboardQuery, DashboardUsers, document_errors, document_text
 from sim.db import users
-from sim.errors import DatabaseError
+from sim.errors import DatabaseError, InvalidInput
 from sim.web.errors import error_response
 from sim.web.schemas import USER_ID_PATTERN
 
@@ -43,7 +46,6 @@ __all__ = ["RateTracker", "dashboard", "snapshot"]
 log = logging.getLogger(__name__)
 
 EXTENSION = "sim_dashboard"
-USERS_LIMIT = 500
 STREAM_INTERVAL_S = 1.0
 MAX_STREAMS = 32
 RATE_WINDOW_S = 10.0
@@ -107,9 +109,20 @@ def _state() -> _State:
     return state
 
 
-async def snapshot(rt: Runtime, rates: RateTracker) -> dict[str, Any]:
-    """Every demo user's status document, plus initial-burst progress and sending rate."""
-    rows = await users.list_statuses(rt.db, USERS_LIMIT)
+def _page_query() -> DashboardQuery:
+    try:
+        return DashboardQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        raise InvalidInput(f"{field}: {first['msg']}", field=field) from None
+
+
+async def snapshot(rt: Runtime, rates: RateTracker, page: DashboardQuery) -> dict[str, Any]:
+    """A page of demo users' status documents, plus initial-burst progress and sending
+    rate, and how many users are in each state."""
+    states = await users.count_by_state(rt.db)
+    rows = await users.list_statuses(rt.db, page.limit, page.offset)
     now = trio.current_time()
     docs = []
     for row, counts, initial_done in rows:
@@ -118,14 +131,24 @@ async def snapshot(rt: Runtime, rates: RateTracker) -> dict[str, Any]:
         doc["rate_per_s"] = rates.observe(row.user_id, str(row.run_id), now, counts["sent"])
         docs.append(doc)
     rates.keep_only({d["user_id"] for d in docs})
-    return {"users": docs, "limit": USERS_LIMIT, "time": datetime.now(UTC).isoformat()}
+    total = sum(states.values())
+    more = page.offset + len(docs) < total and len(docs) == page.limit
+    return {
+        "users": docs,
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.offset + page.limit if more else None,
+        "total": total,
+        "states": states,
+        "time": datetime.now(UTC).isoformat(),
+    }
 
 
 def _event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def _stream(rt: Runtime, state: _State) -> AsyncIterator[bytes]:
+async def _stream(rt: Runtime, state: _State, page: DashboardQuery) -> AsyncIterator[bytes]:
     state.streams += 1
     try:
         yield b"retry: 2000\n\n"
@@ -135,7 +158,7 @@ async def _stream(rt: Runtime, state: _State) -> AsyncIterator[bytes]:
                 if not rt.db.is_open:
                     return  # shutting down
                 with trio.fail_after(rt.settings.readyz_timeout_s):
-                    doc = await snapshot(rt, state.rates)
+                    doc = await snapshot(rt, state.rates, page)
             except (DatabaseError, trio.TooSlowError) as exc:
                 yield _event("problem", {"message": str(exc) or "the database did not answer"})
             else:
@@ -161,16 +184,17 @@ async def page() -> Response:
 
 @dashboard.get("/dashboard/api/users")
 @tag(["dashboard"])
+@document_querystring(DashboardQuery)
 @document_response(DashboardUsers, 200)
-@document_errors(401, 503)
+@document_errors(400, 401, 503)
 async def list_users() -> Response:
-    """Every demo user's status with initial-burst progress and recent sending rate."""
+    """A page of demo users' status with initial-burst progress and recent sending rate."""
     if (denied := await require_token()) is not None:
         return denied
-    rt = runtime()
+    rt, page = runtime(), _page_query()
     try:
         with trio.fail_after(rt.settings.readyz_timeout_s):
-            doc = await snapshot(rt, _state().rates)
+            doc = await snapshot(rt, _state().rates, page)
     except trio.TooSlowError:
         return error_response(
             503,
@@ -183,23 +207,24 @@ async def list_users() -> Response:
 
 @dashboard.get("/dashboard/events")
 @tag(["dashboard"])
+@document_querystring(DashboardQuery)
 @document_text(
     "text/event-stream",
     "Server-Sent Events: `users` (the /dashboard/api/users document) every second, "
     "`problem` when the database does not answer, `bye` before the stream ends",
     schema=SSE_EVENT,
 )
-@document_errors(401, 503)
+@document_errors(400, 401, 503)
 async def events() -> Response:
-    """Live updates of every demo user's status, as Server-Sent Events."""
+    """Live updates of a page of demo users' status, as Server-Sent Events."""
     if (denied := await require_token()) is not None:
         return denied
-    rt, state = runtime(), _state()
+    rt, state, page = runtime(), _state(), _page_query()
     if state.streams >= MAX_STREAMS:
         return error_response(
             503, "too_many_streams", "too many open dashboards", headers={"Retry-After": "5"}
         )
-    response = Response(_stream(rt, state), mimetype="text/event-stream")
+    response = Response(_stream(rt, state, page), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     response.timeout = rt.settings.dashboard_stream_max_s + 10

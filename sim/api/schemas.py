@@ -21,6 +21,7 @@ from sim.web.schemas import (
 __all__ = [
     "USER_ID_PATTERN",
     "Counts",
+    "DashboardQuery",
     "DashboardUser",
     "DashboardUsers",
     "DemoRequest",
@@ -127,9 +128,20 @@ class DashboardUser(DemoStatus):
     rate_per_s: float | None = Field(description="interactions sent per second, recently")
 
 
+class DashboardQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=500, description="users per page")
+    offset: int = Field(0, ge=0, le=1_000_000, description="users skipped (next_offset)")
+
+
 class DashboardUsers(BaseModel):
-    """Every demo user (enabled first, newest first; at most ``limit``)."""
+    """A page of demo users (enabled first, newest first) and how many are in each state."""
 
     users: list[DashboardUser]
     limit: int
+    offset: int
+    next_offset: int | None = Field(description="the next page's offset; null on the last")
+    total: int = Field(description="demo users in all")
+    states: dict[str, int] = Field(description="demo users by state, all of them")
     time: datetime

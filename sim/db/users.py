@@ -14,6 +14,7 @@ from sim.errors import LeaseLost
 __all__ = [
     "DemoConfig",
     "UserRow",
+    "count_by_state",
     "disable_user",
     "enable_user",
     "enabled_users",
@@ -333,12 +334,14 @@ async def status_totals(db: Database) -> list[dict[str, Any]]:
     return await db.transaction(_totals)
 
 
-async def _list_statuses(conn: Conn, limit: int) -> list[tuple[UserRow, dict[str, int], int]]:
+async def _list_statuses(
+    conn: Conn, limit: int, offset: int
+) -> list[tuple[UserRow, dict[str, int], int]]:
     cur = await conn.execute(
         f"""
         select u.*, c.pending, c.sending, c.sent, c.failed, c.initial_done
           from (select {_COLUMNS} from demo_users
-                 order by enabled desc, enabled_at desc, user_id limit %s) u
+                 order by enabled desc, enabled_at desc, user_id limit %s offset %s) u
           cross join lateral (
                 select count(*) filter (where status = 'pending') as pending,
                        count(*) filter (where status = 'sending') as sending,
@@ -349,7 +352,7 @@ async def _list_statuses(conn: Conn, limit: int) -> list[tuple[UserRow, dict[str
                   from interactions i where i.user_id = u.user_id) c
          order by u.enabled desc, u.enabled_at desc, u.user_id
         """,
-        (limit,),
+        (limit, offset),
     )
     out = []
     for r in await cur.fetchall():
@@ -359,7 +362,19 @@ async def _list_statuses(conn: Conn, limit: int) -> list[tuple[UserRow, dict[str
     return out
 
 
-async def list_statuses(db: Database, limit: int) -> list[tuple[UserRow, dict[str, int], int]]:
-    """Up to ``limit`` users (enabled first, newest first): row, counts by status, and how
-    many of the initial burst are done (sent or failed)."""
-    return await db.transaction(_list_statuses, limit)
+async def list_statuses(
+    db: Database, limit: int, offset: int = 0
+) -> list[tuple[UserRow, dict[str, int], int]]:
+    """A page of users (enabled first, newest first; ``limit`` after skipping ``offset``):
+    row, counts by status, and how many of the initial burst are done (sent or failed)."""
+    return await db.transaction(_list_statuses, limit, offset)
+
+
+async def _states(conn: Conn) -> dict[str, int]:
+    cur = await conn.execute("select state, count(*) as n from demo_users group by state")
+    return {r["state"]: int(r["n"]) for r in await cur.fetchall()}
+
+
+async def count_by_state(db: Database) -> dict[str, int]:
+    """How many users are in each state (one index-free scan of ``demo_users``)."""
+    return await db.transaction(_states)

@@ -1,10 +1,16 @@
-"""Sender workers: claim due rows, deliver them, hand the outcomes to the recorder."""
+"""Sender workers: claim due rows of any user, deliver them, hand the outcomes on.
+
+An instance runs ``send_concurrency`` workers for all its users together (start them
+once with ``await nursery.start(sender.run)``): what an idle instance costs PostgreSQL
+does not depend on how many users it knows. Each claim serves the users with due rows
+in round-robin order (``outbox.claim``), so one user's backlog never holds back
+another user's first items.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-import uuid
 
 import trio
 
@@ -14,12 +20,16 @@ from sim.errors import DatabaseError
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.retry import RetryPolicy
-from sim.pipeline.timing import Wakeup
 from sim.settings import Settings
 
 __all__ = ["Sender"]
 
 log = logging.getLogger(__name__)
+
+#: an idle worker's poll interval doubles after each empty claim, up to this many times
+_MAX_IDLE_DOUBLINGS = 3
+#: workers other than the first poll this much less often (they are mostly woken)
+_OTHERS_POLL_FACTOR = 10
 
 
 class Sender:
@@ -33,31 +43,46 @@ class Sender:
         self.deliverer = deliverer
         self.recorder = recorder
         self._rng = random.Random()
-        # claimed-but-undelivered batches, all users together: no more than can be sent at
-        # once, so claimed rows never queue in memory, leases ticking, for an HTTP slot
+        # claimed-but-undelivered batches: no more than can be sent at once, so claimed
+        # rows never queue in memory, leases ticking, for an HTTP slot
         self._in_flight = trio.CapacityLimiter(settings.http_concurrency)
+        self._idle = trio.lowlevel.ParkingLot()  # workers waiting for a wake-up
+        self._rung = False  # woken while no worker was waiting: the next one claims at once
+        self._after = ""  # the last user served: the next claim starts after it
 
-    async def worker(
-        self,
-        user_id: str,
-        run_id: uuid.UUID,
-        wake: Wakeup,
-        index: int = 0,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Deliver ``user_id``'s due rows until cancelled.
+    @property
+    def idle_workers(self) -> int:
+        """Workers waiting for a wake-up (or their next poll)."""
+        return int(self._idle.statistics().tasks_waiting)
 
-        Worker 0 polls every ``idle_poll_s`` for rows that fall due (retries,
-        expired leases); the others mostly sleep until woken, so an idle user
-        costs one claim per poll, not one per worker. New rows and sent videos
-        wake the workers; while nothing does, worker 0's poll interval doubles
-        after each empty claim, up to 8 x ``idle_poll_s``, so that many waiting
-        users do not keep the database busy with empty claims.
+    def wake(self) -> None:
+        """Rows may have become claimable (stored, a video sent): bring one worker in.
+
+        Cheap and synchronous (callable from any Trio task). Wake-ups while every
+        worker is busy are coalesced into one more claim.
+        """
+        if self.idle_workers:
+            self._idle.unpark()
+        else:
+            self._rung = True
+
+    async def run(self, *, task_status: trio.TaskStatus[Sender] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the workers until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for index in range(self.settings.send_concurrency):
+                nursery.start_soon(self._worker, index)
+            log.info("%d sender workers started", self.settings.send_concurrency)
+            task_status.started(self)
+
+    async def _worker(self, index: int) -> None:
+        """Claim and deliver until cancelled; wait for a wake-up (or poll) when idle.
+
+        Worker 0 polls every ``idle_poll_s`` for rows that fall due by themselves
+        (retries, expired leases), doubling the interval after each empty claim up to
+        8x; the others poll ten times less often. A full batch brings another worker in.
         """
         s = self.settings
-        idle_wait_s = s.idle_poll_s if index == 0 else s.idle_poll_s * 10
-        task_status.started()
+        base_s = s.idle_poll_s * (1 if index == 0 else _OTHERS_POLL_FACTOR)
         failures = 0
         empty = 0
         while True:
@@ -66,45 +91,46 @@ class Sender:
             outcomes: list[Outcome] = []
             claim_error: DatabaseError | None = None
             async with self._in_flight:
+                self._rung = False  # this claim sees every row stored until now
                 try:
                     rows = await outbox.claim(
-                        self.db, user_id, run_id, s.send_batch_size, s.lease_s
+                        self.db, s.send_batch_size, s.lease_s, after=self._after
                     )
                 except DatabaseError as exc:
-                    rows, claim_error = [], exc
+                    claim_error = exc
                 if rows:
-                    outcomes = await self._deliver(rows, wake)
+                    self._after = rows[-1].user_id
+                    if len(rows) == s.send_batch_size:
+                        self.wake()  # more may be due
+                    outcomes = await self._deliver(rows)
             if claim_error is not None:
                 failures += 1
                 delay = RetryPolicy.for_database(s).delay_s(failures, self._rng)
-                log.warning(
-                    "Claiming for user %s failed (%s); retry in %.2fs", user_id, claim_error, delay
-                )
+                log.warning("Claiming failed (%s); retry in %.2fs", claim_error, delay)
                 await trio.sleep(delay)
                 continue
             failures = 0
-            if not rows:
-                empty = min(empty + 1, 4)
-                if await wake.wait(idle_wait_s * 2 ** (empty - 1)):
-                    empty = 0
+            if rows:
+                empty = 0
+                _log_problems(outcomes)
                 continue
-            empty = 0
-            retry = sum(o.status == "pending" for o in outcomes)
-            failed = sum(o.status == "failed" for o in outcomes)
-            if retry or failed:
-                log.info(
-                    "Delivery of %d interactions for user %s: %d to retry, %d failed (%s)",
-                    len(outcomes),
-                    user_id,
-                    retry,
-                    failed,
-                    next(o.error for o in outcomes if o.status != "sent"),
-                )
+            self._after = ""
+            empty = min(empty + 1, _MAX_IDLE_DOUBLINGS + 1)
+            if await self._wait(base_s * 2 ** (empty - 1)):
+                empty = 0
 
-    async def _deliver(self, rows: list[Claimed], wake: Wakeup) -> list[Outcome]:
+    async def _wait(self, timeout_s: float) -> bool:
+        """Park until ``wake()`` or ``timeout_s``; True when woken."""
+        if self._rung:
+            self._rung = False
+            return True
+        with trio.move_on_after(timeout_s):
+            await self._idle.park()
+            return True
+        return False
+
+    async def _deliver(self, rows: list[Claimed]) -> list[Outcome]:
         """Deliver claimed rows and hand the outcomes to the recorder."""
-        if len(rows) == self.settings.send_batch_size:
-            wake.set()  # more may be due: bring the other workers in
         try:
             outcomes = await self.deliverer.deliver(rows)
             await self.recorder.submit(outcomes)
@@ -118,3 +144,16 @@ class Sender:
                     log.warning("Could not release %d rows (%s); lease will", len(rows), exc)
             raise
         return outcomes
+
+
+def _log_problems(outcomes: list[Outcome]) -> None:
+    retry = sum(o.status == "pending" for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
+    if retry or failed:
+        log.info(
+            "Delivery of %d interactions: %d to retry, %d failed (%s)",
+            len(outcomes),
+            retry,
+            failed,
+            next(o.error for o in outcomes if o.status != "sent"),
+        )

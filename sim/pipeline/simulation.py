@@ -1,8 +1,8 @@
 """One demo user's simulation: generate, store, wait for the initial burst, then live.
 
-A simulation is a generator feeding a bounded channel, a store task COPYing from it,
-and sender workers. It runs only while this instance owns the user: every write is
-fenced by the lease, and a refused write (``LeaseLost``) ends the simulation at once,
+A simulation is a generator feeding a bounded channel and a store task COPYing from it
+(the instance's sender workers deliver every user's rows). It runs only while this
+instance owns the user: every write is fenced by the lease, and a refused write (``LeaseLost``) ends the simulation at once,
 without a restart. Any other exception is logged, kept in ``last_error`` and the
 simulation restarted with backoff; it never reaches other users or the server.
 """
@@ -27,7 +27,6 @@ from sim.errors import DatabaseError, LeaseLost, describe
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, DemoSpec, Draft
 from sim.pipeline.retry import RetryPolicy, retry_call
-from sim.pipeline.sender import Sender
 from sim.pipeline.store import to_rows
 from sim.pipeline.timing import Wakeup, backoff_s
 from sim.settings import Settings
@@ -45,7 +44,6 @@ class UserRun:
 
     user_id: str
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    wake: Wakeup = field(default_factory=Wakeup)  # senders: new rows may be claimable
     progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
     buffered: int = 0  # initial batches generated and not yet stored (buffer slots held)
     done: trio.Event = field(default_factory=trio.Event)
@@ -60,7 +58,6 @@ class Simulations:
         db: Database,
         settings: Settings,
         metrics: Metrics,
-        sender: Sender,
         owner: uuid.UUID,
         provider_factory: Callable[[], ContentProvider],
         on_stored: Callable[[str], None],
@@ -68,7 +65,6 @@ class Simulations:
         self.db = db
         self.settings = settings
         self.metrics = metrics
-        self.sender = sender
         self.owner = owner
         self._provider_factory = provider_factory
         self._provider: ContentProvider | None = None
@@ -138,10 +134,6 @@ class Simulations:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._store, row, handle, receive)
-                for index in range(s.send_concurrency):
-                    await nursery.start(
-                        self.sender.worker, row.user_id, row.run_id, handle.wake, index
-                    )
                 async with send:
                     if row.generated < row.initial_total:
                         await self._generate_initial(row, handle, spec, provider, send)

@@ -63,7 +63,6 @@ class Supervisor:
             db,
             settings,
             metrics,
-            sender,
             self.instance_id,
             provider_factory,
             on_stored=lambda user_id: self.wake_senders(frozenset((user_id,))),
@@ -204,11 +203,10 @@ class Supervisor:
     def wake_senders(self, user_ids: frozenset[str] | None = None) -> None:
         """New rows may be claimable (stored here or elsewhere, or a video was sent).
 
-        ``None``: any user's. The one place delivery is woken from.
+        The one place delivery is woken from: the instance's sender workers claim due
+        rows of any user, so whose rows they are (``user_ids``) does not matter here.
         """
-        chosen = self._users.keys() if user_ids is None else user_ids & self._users.keys()
-        for user_id in chosen:
-            self._users[user_id].wake.set()
+        self.sender.wake()
 
     def resync(self) -> None:
         """Notifications may have been missed (listener reconnected): catch up."""

@@ -104,6 +104,27 @@ async def test_users_listing_and_event_stream(settings: Settings) -> None:
                     await trio.sleep(0.05)
 
 
+async def test_users_come_in_pages_with_a_summary_of_all(settings: Settings) -> None:
+    """A page holds at most ``limit`` users; the states count every user; bad paging is 400."""
+    app = create_app(settings, configure_logs=False)
+    one = {"videos": 0, "comments": 0, "dms": 1, "live_per_minute": 0}
+    with trio.fail_after(60):
+        async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+            for user in ("page-a", "page-b", "page-c"):
+                assert (await http.put(f"/v1/users/{user}/demo", json=one)).status_code == 202
+            first = (await http.get("/dashboard/api/users", params={"limit": 2})).json()
+            assert [u["user_id"] for u in first["users"]] == ["page-c", "page-b"]
+            assert (first["offset"], first["next_offset"], first["total"]) == (0, 2, 3)
+            assert sum(first["states"].values()) == 3
+            last = (await http.get("/dashboard/api/users", params={"limit": 2, "offset": 2})).json()
+            assert [u["user_id"] for u in last["users"]] == ["page-a"]
+            assert last["next_offset"] is None
+            for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"page": 1}):
+                response = await http.get("/dashboard/api/users", params=bad)
+                assert response.status_code == 400
+                assert response.json()["error"]["code"]
+
+
 async def test_dashboard_data_needs_the_token(settings: Settings) -> None:
     """With SIM_API_TOKEN set, the page loads but its data needs the bearer token."""
     app = create_app(settings.replace(api_token="dash-token-1234"), configure_logs=False)

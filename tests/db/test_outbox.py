@@ -46,7 +46,7 @@ async def test_release_gives_claimed_rows_back_by_key(db: Database, db_url: str)
         ("pending", 3),
         ("sent", 1),
     ]
-    again = await outbox.claim(db, "cat", await _run(db, "cat"), 10, 60)
+    again = await outbox.claim(db, 10, 60)
     assert sorted(r.seq for r in again) == [1, 2, 3]
 
 
@@ -62,12 +62,11 @@ async def test_a_comment_is_claimed_only_after_its_video_is_sent(db: Database) -
     assert [r.video_seq for r in rows] == [None, 0, 0]
     await outbox.store_rows(db, "dan", user.run_id, rows, live=False)
 
-    run = user.run_id
-    first = await outbox.claim(db, "dan", run, 10, 60)
+    first = await outbox.claim(db, 10, 60)
     assert [r.kind for r in first] == ["video"]
-    assert await outbox.claim(db, "dan", run, 10, 60) == []
+    assert await outbox.claim(db, 10, 60) == []
     await outbox.record(db, _sent(first))
-    assert [r.kind for r in await outbox.claim(db, "dan", run, 10, 60)] == ["comment", "comment"]
+    assert [r.kind for r in await outbox.claim(db, 10, 60)] == ["comment", "comment"]
 
 
 async def test_outcomes_of_a_purged_run_never_touch_the_next_run(db: Database, db_url: str) -> None:
@@ -82,10 +81,58 @@ async def test_outcomes_of_a_purged_run_never_touch_the_next_run(db: Database, d
     now = datetime.now(UTC)
     rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(3)]
     await outbox.store_rows(db, "eve", new_run, rows, live=False)
-    new = await outbox.claim(db, "eve", new_run, 3, 60)
+    new = await outbox.claim(db, 3, 60)
     assert sorted(r.seq for r in new) == sorted(r.seq for r in old)
 
     late_failure = Outcome(old[0].id, "eve", old[0].seq, "dm", "failed", old[0].run_id, 0, "x")
     assert await outbox.record(db, [*_sent(old[1:]), late_failure]) == 0
     assert await outbox.release(db, old) == 0
     assert sql(db_url, "select status, count(*) from interactions group by 1") == [("sending", 3)]
+
+
+def _due_dms(db_url: str, user: str, n: int) -> None:
+    """Insert ``n`` due DMs of ``user`` directly (seq 0..n-1)."""
+    sql(
+        db_url,
+        "insert into interactions (id, user_id, seq, kind, payload, created_at)"
+        " select gen_random_uuid(), %s, g, 'dm', '{}', now() from generate_series(0, %s - 1) g",
+        (user, n),
+    )
+
+
+async def test_a_small_user_is_not_held_back_by_a_huge_backlog(db: Database, db_url: str) -> None:
+    """50,000 due rows of one user: another user's 208 are all claimed in the first claim."""
+    await users.enable_user(db, "huge", users.DemoConfig(0, 0, 1, 0, 1))
+    await users.enable_user(db, "small", users.DemoConfig(0, 0, 1, 0, 2))
+    _due_dms(db_url, "huge", 50_000)
+    _due_dms(db_url, "small", 208)
+    sql(db_url, "analyze interactions")
+    first = await outbox.claim(db, 1000, 60)
+    # two users: each gets up to half the batch
+    assert [r.user_id for r in first] == ["huge"] * 500 + ["small"] * 208
+    assert {r.run_id for r in first if r.user_id == "small"} == {await _run(db, "small")}
+    assert {r.run_id for r in first if r.user_id == "huge"} == {await _run(db, "huge")}
+    rest = await outbox.claim(db, 1000, 60)
+    assert [r.user_id for r in rest] == ["huge"] * 1000
+
+
+async def test_claims_take_turns_across_users(db: Database, db_url: str) -> None:
+    """Users are served round robin from the one after the last served, each a fair share."""
+    for user in ("a", "b", "c"):
+        await users.enable_user(db, user, users.DemoConfig(0, 0, 1, 0, 1))
+        _due_dms(db_url, user, 10)
+    rows = await outbox.claim(db, 6, 60, after="b")
+    order = [("c", 0), ("c", 1), ("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert [(r.user_id, r.seq) for r in rows] == order
+    one = await outbox.claim(db, 1, 60, after="a")
+    assert [(r.user_id, r.seq) for r in one] == [("b", 2)]
+
+
+async def test_rows_of_a_disabled_user_are_not_claimed(db: Database, db_url: str) -> None:
+    """Turning demo mode off stops delivery of the user's remaining rows."""
+    await users.enable_user(db, "off", users.DemoConfig(0, 0, 1, 0, 1))
+    await users.enable_user(db, "on", users.DemoConfig(0, 0, 1, 0, 1))
+    _due_dms(db_url, "off", 5)
+    _due_dms(db_url, "on", 5)
+    await users.disable_user(db, "off")
+    assert {r.user_id for r in await outbox.claim(db, 100, 60)} == {"on"}

@@ -11,6 +11,12 @@
   const updated = document.getElementById("updated");
   const tokenBox = document.getElementById("token-box");
   const rows = new Map();
+  const pageInfo = document.getElementById("page-info");
+  const prevPage = document.getElementById("prev-page");
+  const nextPage = document.getElementById("next-page");
+  // one page of users at a time: the stream's size does not grow with their number
+  const PAGE = 50;
+  const page = { offset: 0, next: null, controller: null };
 
   // what tests and curious people can look at: survives until the page is reloaded
   const info = (window.simDashboard = { loadedAt: Date.now(), updates: 0, streams: 0 });
@@ -121,6 +127,14 @@
       }
     }
     empty.hidden = doc.users.length > 0;
+    page.next = doc.next_offset;
+    prevPage.disabled = doc.offset === 0;
+    nextPage.disabled = doc.next_offset === null;
+    const states = Object.entries(doc.states).map(([s, n]) => n + " " + s).join(", ");
+    const first = doc.users.length ? doc.offset + 1 : 0;
+    pageInfo.textContent =
+      "Users " + first + "–" + (doc.offset + doc.users.length) + " of " + doc.total +
+      (states ? " (" + states + ")" : "");
     updated.textContent = "Updated " + new Date(doc.time).toLocaleTimeString();
   }
 
@@ -148,7 +162,13 @@
     let delay = 1000;
     for (;;) {
       try {
-        const resp = await fetch("/dashboard/events", { headers: headers({ Accept: "text/event-stream" }), cache: "no-store" });
+        page.controller = new AbortController();
+        const path = "/dashboard/events?limit=" + PAGE + "&offset=" + page.offset;
+        const resp = await fetch(path, {
+          headers: headers({ Accept: "text/event-stream" }),
+          cache: "no-store",
+          signal: page.controller.signal,
+        });
         if (resp.status === 401) {
           tokenBox.hidden = false;
           setConn("down", "token needed");
@@ -172,6 +192,7 @@
         }
         setConn("connecting", "reconnecting…");
       } catch (err) {
+        if (err.name === "AbortError") continue; // another page was asked for
         setConn("down", "offline – retrying");
         delay = Math.min(delay * 2, 15000);
       }
@@ -236,6 +257,15 @@
     sessionStorage.setItem("simToken", document.getElementById("token").value);
     tokenBox.hidden = true;
     say("Token set for this tab.");
+  });
+
+  function turnPage(offset) {
+    page.offset = Math.max(0, offset);
+    if (page.controller) page.controller.abort();
+  }
+  prevPage.addEventListener("click", () => turnPage(page.offset - PAGE));
+  nextPage.addEventListener("click", () => {
+    if (page.next !== null) turnPage(page.next);
   });
 
   stream();

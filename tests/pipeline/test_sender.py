@@ -1,0 +1,67 @@
+"""Sender workers: one set per instance, claiming every user's rows, woken rather than polling."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import httpx
+import trio
+from conftest import sql
+
+from sim.db import Database, outbox, users
+from sim.db.outbox import Claimed, NewRow, Outcome
+from sim.metrics import Metrics
+from sim.pipeline.delivery import Deliverer
+from sim.pipeline.recorder import Recorder
+from sim.pipeline.sender import Sender
+from sim.settings import Settings
+
+
+class Accepting(Deliverer):
+    """Accepts every batch at once and remembers which users each batch carried."""
+
+    batches: list[list[str]]
+
+    async def deliver(self, rows: Sequence[Claimed]) -> list[Outcome]:
+        self.batches.append([r.user_id for r in rows])
+        return [Outcome(r.id, r.user_id, r.seq, r.kind, "sent", r.run_id) for r in rows]
+
+
+async def _store(db: Database, user: str, n: int) -> None:
+    await users.enable_user(db, user, users.DemoConfig(0, 0, n, 0, 1))
+    row = await users.get_user(db, user)
+    assert row is not None
+    now = datetime.now(UTC)
+    rows = [NewRow(uuid.uuid4(), i, "dm", None, "{}", now) for i in range(n)]
+    await outbox.store_rows(db, user, row.run_id, rows, live=False)
+
+
+async def test_a_wake_up_delivers_every_users_rows_without_waiting_for_a_poll(
+    db: Database, db_url: str, settings: Settings, nursery: trio.Nursery
+) -> None:
+    """With polls a minute apart, ``wake()`` alone gets two users' new rows delivered."""
+    s = settings.replace(idle_poll_s=60.0, send_concurrency=3)
+    metrics = Metrics()
+    recorder = Recorder(s, metrics, lambda batch: outbox.record(db, batch))
+    async with httpx.AsyncClient() as client:
+        deliverer = Accepting(client, s, metrics)
+        deliverer.batches = []
+        sender = Sender(db, s, deliverer, recorder)
+        await nursery.start(recorder.run)
+        await nursery.start(sender.run)
+        with trio.fail_after(20):
+            while True:  # every worker made its first (empty) claim and waits
+                if sender.idle_workers == 3:
+                    break
+                await trio.sleep(0.02)
+            await _store(db, "first", 3)
+            await _store(db, "second", 2)
+            sender.wake()
+            while True:
+                if recorder.rows_written == 5:
+                    break
+                await trio.sleep(0.02)
+    assert sorted(u for batch in deliverer.batches for u in batch) == ["first"] * 3 + ["second"] * 2
+    assert sql(db_url, "select status, count(*) from interactions group by 1") == [("sent", 5)]
