@@ -2,9 +2,10 @@
 
 A simulation is a generator feeding a bounded channel and a store task COPYing from it
 (the instance's sender workers deliver every user's rows). It runs only while this
-instance owns the user: every write is fenced by the lease, and a refused write (``LeaseLost``) ends the simulation at once,
-without a restart. Any other exception is logged, kept in ``last_error`` and the
-simulation restarted with backoff; it never reaches other users or the server.
+instance owns the user: every write is fenced by the lease, and a refused write
+(``LeaseLost``) ends the simulation at once, without a restart. Any other exception is
+logged, kept in ``last_error`` and the simulation restarted with backoff; it never
+reaches other users or the server.
 """
 
 from __future__ import annotations
