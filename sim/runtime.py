@@ -14,11 +14,14 @@ from functools import partial
 import httpx
 import trio
 
-from sim.db import Database, DatabaseLocation, apply_migrations, locate_database, outbox
+from sim.db import Database, DatabaseLocation, apply_migrations, attempts, locate_database, outbox
 from sim.errors import DatabaseUnavailable
 from sim.metrics import Metrics
+from sim.pipeline.attempt_log import AttemptLog
+from sim.pipeline.breaker import Breaker
 from sim.pipeline.content import ContentProvider, FakerProvider
 from sim.pipeline.delivery import Deliverer
+from sim.pipeline.gone import GoneStopper
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
 from sim.pipeline.supervisor import Supervisor
@@ -45,6 +48,9 @@ class Runtime:
         self.metrics = Metrics()
         self.location: DatabaseLocation | None = None
         self.recorder: Recorder | None = None
+        #: the main app's circuit breaker and the attempt log (with the pipeline only)
+        self.breaker: Breaker | None = None
+        self.attempt_log: AttemptLog | None = None
         self._db: Database | None = None
         self._supervisor: Supervisor | None = None
         self._stop = trio.Event()
@@ -113,15 +119,35 @@ class Runtime:
                     supervisor.on_recorded(per_user)
 
             recorder = Recorder(s, self.metrics, partial(outbox.record, db), listener=on_recorded)
-            deliverer = Deliverer(client, s, self.metrics)
+            attempt_log = AttemptLog(
+                s,
+                self.metrics,
+                partial(attempts.insert_attempts, db),
+                partial(
+                    attempts.prune_attempts, db, s.attempt_log_max_rows, s.attempt_log_max_age_s
+                ),
+            )
+            gone = GoneStopper(db)
+            self.breaker = Breaker(s, self.metrics)
+            deliverer = Deliverer(
+                client,
+                s,
+                self.metrics,
+                breaker=self.breaker,
+                attempt_log=attempt_log,
+                on_gone=gone,
+            )
             sender = Sender(db, s, deliverer, recorder)
             supervisor = Supervisor(
                 db, s, self.metrics, sender, provider_factory=self.provider_factory
             )
+            gone.supervisor = supervisor
             async with trio.open_nursery() as recording:
                 self.recorder = await recording.start(recorder.run)
+                self.attempt_log = await recording.start(attempt_log.run)
                 try:
                     async with trio.open_nursery() as supervising:
+                        await supervising.start(gone.run)
                         self._supervisor = await supervising.start(supervisor.run)
                         log.info("Delivering to %s", mask_url(deliverer.url))
                         await self._serve(task_status)
@@ -129,6 +155,7 @@ class Runtime:
                 finally:
                     self._supervisor = None
                     recorder.close()  # flushes what it holds, then returns
+                    attempt_log.close()
                     recording.cancel_scope.deadline = trio.current_time() + s.batch_timeout_s
 
     async def _serve(self, task_status: trio.TaskStatus[Runtime]) -> None:

@@ -11,6 +11,7 @@ import trio
 from sim.db import Database, outbox
 from sim.db.outbox import Claimed, Outcome
 from sim.errors import DatabaseError
+from sim.pipeline.breaker import Pass
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.timing import Wakeup, backoff_s
@@ -64,15 +65,23 @@ class Sender:
             rows: list[Claimed] = []
             outcomes: list[Outcome] = []
             claim_error: DatabaseError | None = None
+            # the circuit breaker: waits while the main app is down (one probe per interval)
+            ticket = await self.deliverer.breaker.admit()
             async with self._in_flight:
                 try:
                     rows = await outbox.claim(
-                        self.db, user_id, run_id, s.send_batch_size, s.lease_s
+                        self.db,
+                        user_id,
+                        run_id,
+                        1 if ticket.probe else s.send_batch_size,
+                        s.lease_s,
                     )
                 except DatabaseError as exc:
                     rows, claim_error = [], exc
                 if rows:
-                    outcomes = await self._deliver(rows, wake)
+                    outcomes = await self._deliver(rows, wake, ticket)
+                else:
+                    self.deliverer.breaker.unused(ticket)
             if claim_error is not None:
                 failures += 1
                 delay = backoff_s(failures, 0.05, 2.0, self._rng)
@@ -100,12 +109,12 @@ class Sender:
                     next(o.error for o in outcomes if o.status != "sent"),
                 )
 
-    async def _deliver(self, rows: list[Claimed], wake: Wakeup) -> list[Outcome]:
+    async def _deliver(self, rows: list[Claimed], wake: Wakeup, ticket: Pass) -> list[Outcome]:
         """Deliver claimed rows and hand the outcomes to the recorder."""
         if len(rows) == self.settings.send_batch_size:
             wake.set()  # more may be due: bring the other workers in
         try:
-            outcomes = await self.deliverer.deliver(rows)
+            outcomes = await self.deliverer.deliver(rows, ticket)
             await self.recorder.submit(outcomes)
         except BaseException:
             # cancelled mid-delivery (shutdown, disable): give the rows back now
