@@ -9,6 +9,7 @@ from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
 from sim.api.dashboard import dashboard
+from sim.api.deliveries import deliveries
 from sim.api.demo import demo
 from sim.api.errors import register_error_handlers
 from sim.api.health import health
@@ -50,6 +51,7 @@ def create_app(
     register_error_handlers(app)
     app.register_blueprint(health)
     app.register_blueprint(demo)
+    app.register_blueprint(deliveries)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
     register_sink(app, settings)

@@ -350,6 +350,19 @@ def cmd_disable(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"statuses": ["failed", "sent"] if args.sent else ["failed"]}
+    if args.since:
+        body["since"] = args.since
+    with _api(args) as api:
+        _, doc = api.call("POST", _path(args.user) + "/redeliver", json=body)
+    what = " and ".join(doc["statuses"])
+    since = f" queued since {doc['since']}" if doc.get("since") else ""
+    note = "" if doc["enabled"] else "; demo mode is off: they go out once it is on again"
+    print(f"Re-queued {doc['requeued']} {what} interactions of {doc['user_id']}{since}{note}")
+    return 0
+
+
 # --- the parser ---------------------------------------------------------------------------------
 def _non_negative_int(text: str) -> int:
     try:
@@ -435,6 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("user", metavar="USER")
     disable.add_argument("--purge", action="store_true", help="also delete the user's demo data")
     disable.set_defaults(func=cmd_disable)
+
+    redeliver = actions.add_parser(
+        "redeliver", parents=[http], help="deliver a user's failed interactions again"
+    )
+    redeliver.add_argument("user", metavar="USER")
+    redeliver.add_argument(
+        "--sent", action="store_true", help="also the sent ones (a main app that lost its data)"
+    )
+    redeliver.add_argument("--since", help="only those queued since (ISO 8601 with offset)")
+    redeliver.set_defaults(func=cmd_redeliver)
     return parser
 
 

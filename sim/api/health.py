@@ -34,7 +34,10 @@ async def healthz() -> Response:
 @document_response(Ready, 200)
 @document_response(ErrorBody, 503)
 async def readyz() -> Response | tuple[Any, int]:
-    """The database answers a query within ``SIM_READYZ_TIMEOUT_S``; pool statistics."""
+    """The database answers a query within ``SIM_READYZ_TIMEOUT_S``; pool statistics.
+
+    ``circuit`` tells whether the main app's circuit breaker is open (readiness stays 200).
+    """
     rt = runtime()
     try:
         await rt.db.ping(rt.settings.readyz_timeout_s)
@@ -42,4 +45,7 @@ async def readyz() -> Response | tuple[Any, int]:
         return error_response(
             503, exc.code, str(exc), headers={"Retry-After": "1"}, pool=rt.db.stats()
         )
-    return jsonify({"status": "ready", "pool": rt.db.stats()})
+    doc: dict[str, Any] = {"status": "ready", "pool": rt.db.stats()}
+    if rt.breaker is not None:  # the main app down is not sim unready: detail only
+        doc["circuit"] = rt.breaker.snapshot()
+    return jsonify(doc)

@@ -1,0 +1,174 @@
+"""Operators' delivery tools: re-queue a user's rows, and read the user's attempt log."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from quart import Blueprint, Response, jsonify, request
+from quart_schema import (
+    document_querystring,
+    document_request,
+    document_response,
+    security_scheme_blueprint,
+    tag,
+)
+
+from sim.api.auth import require_token
+from sim.api.demo import validate_user_id
+from sim.api.deps import runtime
+from sim.api.schemas import ErrorBody, document_errors
+from sim.db import attempts, users
+from sim.errors import InvalidInput, NotFound
+
+__all__ = [
+    "AttemptItem",
+    "AttemptPage",
+    "DeliveriesQuery",
+    "RedeliverRequest",
+    "Redelivered",
+    "deliveries",
+]
+
+Status = Literal["failed", "sent"]
+
+deliveries = Blueprint("deliveries", __name__, url_prefix="/v1")
+deliveries.before_request(require_token)
+security_scheme_blueprint(deliveries, [{"bearer": []}])
+
+
+class RedeliverRequest(BaseModel):
+    """Which of the user's rows to deliver again (every field optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statuses: list[Status] = Field(
+        default_factory=lambda: list[Status](["failed"]),
+        min_length=1,
+        max_length=2,
+        description='"failed" (default); add "sent" for a main app that lost its data',
+    )
+    since: AwareDatetime | None = Field(
+        None, description="only rows queued at or after this time (ISO 8601 with offset)"
+    )
+
+
+class Redelivered(BaseModel):
+    user_id: str
+    requeued: int = Field(description="rows now pending again")
+    statuses: list[str]
+    since: datetime | None
+    enabled: bool = Field(description="re-queued rows are delivered while demo mode is on")
+
+
+class DeliveriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(
+        None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page"
+    )
+
+
+class AttemptItem(BaseModel):
+    id: int
+    at: datetime
+    webhook_id: str
+    attempt: int = Field(description="the highest attempt number among the request's rows")
+    items: int
+    first_seq: int
+    outcome: Literal["ok", "retry", "failed", "gone"]
+    status_code: int | None = Field(description="null: no HTTP answer (see error)")
+    error: str | None
+    latency_s: float
+    next_attempt_at: datetime | None
+
+
+class AttemptPage(BaseModel):
+    """The user's delivery attempts, newest first."""
+
+    items: list[AttemptItem]
+    next_cursor: str | None
+
+
+def _validate(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        message = f"{field}: {first['msg']}" if field else first["msg"]
+        raise InvalidInput(message, field=field) from None
+
+
+async def _body() -> Any:
+    limit = runtime().settings.max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise InvalidInput(f"body larger than {limit} bytes", field="body", status=413)
+    raw = await request.get_data(as_text=False)
+    if len(raw) > limit:
+        raise InvalidInput(f"body larger than {limit} bytes", field="body", status=413)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}"[:200], field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object", field="body")
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@deliveries.post("/users/<user_id>/demo/redeliver")
+@tag(["deliveries"])
+@document_request(RedeliverRequest)
+@document_response(Redelivered, 200)
+@document_response(ErrorBody, 404)
+@document_errors(400, 401, 413, 503)
+async def redeliver(user_id: str) -> tuple[Response, int]:
+    """Re-queue the user's failed (and optionally sent) rows, in batches; idempotent."""
+    validate_user_id(user_id)
+    req: RedeliverRequest = _validate(RedeliverRequest, await _body())
+    rt = runtime()
+    row = await users.get_user(rt.db, user_id)
+    if row is None:
+        raise NotFound(f"user {user_id!r} never had demo mode")
+    statuses = sorted(set(req.statuses))
+    n = await attempts.requeue(rt.db, user_id, statuses, req.since)
+    doc = {
+        "user_id": user_id,
+        "requeued": n,
+        "statuses": statuses,
+        "since": _iso(req.since),
+        "enabled": row.enabled,
+    }
+    return jsonify(doc), 200
+
+
+@deliveries.get("/users/<user_id>/deliveries")
+@tag(["deliveries"])
+@document_querystring(DeliveriesQuery)
+@document_response(AttemptPage, 200)
+@document_errors(400, 401, 503)
+async def delivery_attempts(user_id: str) -> tuple[Response, int]:
+    """The user's delivery attempts (attempt log), newest first, keyset pagination."""
+    validate_user_id(user_id)
+    q: DeliveriesQuery = _validate(DeliveriesQuery, request.args.to_dict())
+    before = int(q.cursor) if q.cursor is not None else None
+    rows = await attempts.page_attempts(runtime().db, user_id, limit=q.limit, before=before)
+    items = [
+        {
+            **r,
+            "at": _iso(r["at"]),
+            "next_attempt_at": _iso(r["next_attempt_at"]),
+        }
+        for r in rows
+    ]
+    next_cursor = str(rows[-1]["id"]) if len(rows) == q.limit else None
+    return jsonify({"items": items, "next_cursor": next_cursor}), 200
