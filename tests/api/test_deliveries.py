@@ -41,13 +41,14 @@ async def test_redeliver_rejects_bad_input(settings: Settings) -> None:
     """Unknown statuses, naive timestamps, unknown fields and users: 4xx with the error body."""
     async with stack(settings) as st:
         await st.enable("bob", seed=1, videos=1, comments=0, dms=0)
-        for body in (
+        bodies: list[dict[str, Any]] = [
             {"statuses": ["pending"]},
             {"statuses": []},
             {"since": "2026-01-01T00:00:00"},
             {"since": "yesterday"},
             {"extra": 1},
-        ):
+        ]
+        for body in bodies:
             r = await st.sim.post("/v1/users/bob/demo/redeliver", json=body)
             assert r.status_code == 400, (body, r.text)
             assert r.json()["error"]["code"] == "invalid_input"
