@@ -26,6 +26,7 @@ from quart import Blueprint, Response, current_app, jsonify, send_from_directory
 from quart_schema import document_response, hide, tag
 
 from sim.api.auth import require_token
+from sim.api.deliveries import outage_view
 from sim.api.demo import status_document
 from sim.api.deps import runtime
 from sim.api.errors import error_response
@@ -108,7 +109,9 @@ async def snapshot(rt: Runtime, rates: RateTracker) -> dict[str, Any]:
         doc["rate_per_s"] = rates.observe(row.user_id, str(row.run_id), now, counts["sent"])
         docs.append(doc)
     rates.keep_only({d["user_id"] for d in docs})
-    return {"users": docs, "limit": USERS_LIMIT, "time": datetime.now(UTC).isoformat()}
+    doc = {"users": docs, "limit": USERS_LIMIT, "time": datetime.now(UTC).isoformat()}
+    doc.update(await outage_view(rt))  # the circuit banner and the last errors
+    return doc
 
 
 def _event(name: str, data: Any) -> bytes:

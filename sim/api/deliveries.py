@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, jsonify, request
@@ -23,6 +23,9 @@ from sim.api.schemas import ErrorBody, document_errors
 from sim.db import attempts, users
 from sim.errors import InvalidInput, NotFound
 
+if TYPE_CHECKING:
+    from sim.runtime import Runtime
+
 __all__ = [
     "AttemptItem",
     "AttemptPage",
@@ -30,7 +33,11 @@ __all__ = [
     "RedeliverRequest",
     "Redelivered",
     "deliveries",
+    "outage_view",
 ]
+
+#: failed requests the dashboard lists
+RECENT_ERRORS = 8
 
 Status = Literal["failed", "sent"]
 
@@ -172,3 +179,12 @@ async def delivery_attempts(user_id: str) -> tuple[Response, int]:
     ]
     next_cursor = str(rows[-1]["id"]) if len(rows) == q.limit else None
     return jsonify({"items": items, "next_cursor": next_cursor}), 200
+
+
+async def outage_view(rt: Runtime) -> dict[str, Any]:
+    """For the dashboard: the circuit breaker's state and the newest failed requests."""
+    errors = await attempts.recent_errors(rt.db, RECENT_ERRORS)
+    return {
+        "circuit": rt.breaker.snapshot() if rt.breaker is not None else None,
+        "recent_errors": [{**e, "at": _iso(e["at"])} for e in errors],
+    }

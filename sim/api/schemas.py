@@ -151,6 +151,10 @@ class DashboardUsers(BaseModel):
     users: list[DashboardUser]
     limit: int
     time: datetime
+    circuit: dict[str, Any] | None = Field(None, description="the main app's circuit breaker")
+    recent_errors: list[dict[str, Any]] = Field(
+        default_factory=list, description="the newest failed delivery requests (attempt log)"
+    )
 
 
 # --- OpenAPI: error responses and non-JSON bodies ------------------------------------------

@@ -19,6 +19,7 @@ __all__ = [
     "insert_attempts",
     "page_attempts",
     "prune_attempts",
+    "recent_errors",
     "requeue",
     "stop_gone",
 ]
@@ -121,6 +122,20 @@ async def page_attempts(
 ) -> list[dict[str, Any]]:
     """One keyset page of the user's attempt log, newest first (ids below ``before``)."""
     return await db.transaction(_page, user_id, limit, before)
+
+
+async def _recent_errors(conn: Conn, limit: int) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "select user_id, at, webhook_id, attempt, items, outcome, status_code, error"
+        " from delivery_attempts where outcome <> 'ok' order by id desc limit %s",
+        (limit,),
+    )
+    return list(await cur.fetchall())
+
+
+async def recent_errors(db: Database, limit: int) -> list[dict[str, Any]]:
+    """The newest failed delivery requests, all users together (for the dashboard)."""
+    return await db.transaction(_recent_errors, limit)
 
 
 _REQUEUE = """

@@ -104,7 +104,8 @@ async def test_410_gone_turns_demo_mode_off(settings: Settings) -> None:
 
 
 async def test_readyz_shows_the_circuit_and_stays_200(settings: Settings) -> None:
-    """With the main app refusing every request the circuit opens; /readyz is still 200."""
+    """With the main app failing every request the circuit opens: /readyz (still 200), the
+    dashboard's data and /metrics show it; it closes once the main app answers."""
     async with stack(
         settings.replace(circuit_failure_threshold=2, circuit_probe_interval_s=0.2)
     ) as st:
@@ -117,6 +118,9 @@ async def test_readyz_shows_the_circuit_and_stays_200(settings: Settings) -> Non
                 if r.json()["circuit"]["state"] != "closed":
                     break
                 await trio.sleep(0.05)
+        board = (await st.sim.get("/dashboard/api/users")).json()
+        assert board["circuit"]["state"] in ("open", "half_open")
+        assert board["recent_errors"][0]["error"].startswith("HTTP 503")
         metrics = (await st.sim.get("/metrics")).text
         assert 'sim_circuit_transitions_total{state="open"} 1.0' in metrics
         await st.set_faults(error_rate=0.0)

@@ -23,3 +23,5 @@ create table delivery_attempts (
 );
 -- GET /v1/users/{id}/deliveries pages by id, newest first
 create index delivery_attempts_user on delivery_attempts (user_id, id);
+-- the dashboard's "last errors": the newest failed requests, found without walking the ok ones
+create index delivery_attempts_errors on delivery_attempts (id) where outcome <> 'ok';
