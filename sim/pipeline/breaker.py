@@ -79,8 +79,6 @@ class Breaker:
                 # at most one probe per interval, even if an earlier one never reported
                 self._probe_at = now + self.interval_s
                 self._probing = True
-                self.probes += 1
-                self.metrics.circuit_probes.inc()
                 self._show("half_open")
                 return _PROBE
             changed = self._changed
@@ -97,6 +95,9 @@ class Breaker:
 
     def report(self, ticket: Pass, *, down: bool, reason: str | None = None) -> None:
         """A delivery request of ``ticket`` ended: ``down`` = connection error, timeout, 5xx."""
+        if ticket.probe:
+            self.probes += 1
+            self.metrics.circuit_probes.inc()
         if not down:
             self._close()
             return

@@ -198,7 +198,9 @@ def render(rows: list[Row], seconds: float, failed: int) -> str:
         "sim's log, no connection dropped in PostgreSQL's log, no row left `sending`;",
         "(5) every row claimed at the kill was claimed again and delivered; (6) every answer",
         "200/202 or 503 with `Retry-After` and a JSON error, none slower than the pool timeout",
-        "(twice for an enable) plus 1.5 s; (7) see the table.",
+        "(twice for an enable) plus 1.5 s; (7) see the table; (8) `/readyz` stayed 200 with",
+        "the circuit open, no row failed, probes at most one per interval, and the attempt log",
+        "kept the refused requests.",
         "",
         f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}: {len(rows)} scenarios"
         f" recorded, {failed} failed, {seconds:.0f} s in all.",

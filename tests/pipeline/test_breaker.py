@@ -104,10 +104,17 @@ async def test_unused_probe_lets_another_probe_at_once(
     assert second.probe and trio.current_time() == before
 
 
-async def test_failures_of_requests_in_flight_do_not_reschedule_the_probe() -> None:
-    """Failures of normal passes while open change nothing: only probes and successes do."""
-    b, _ = breaker(threshold=1, interval_s=10.0)
+async def test_failures_of_requests_in_flight_do_not_reschedule_the_probe(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Failures of normal passes while open change nothing: the probe still comes on time."""
+    b, metrics = breaker(threshold=1, interval_s=10.0)
+    start = trio.current_time()
     b.report(FREE, down=True, reason="refused")
-    next_probe = b.snapshot()["next_probe_at"]
+    await trio.sleep(5)
     b.report(FREE, down=True, reason="late failure")
-    assert b.is_open and b.snapshot()["next_probe_at"] >= next_probe
+    ticket = await b.admit()
+    assert ticket.probe and trio.current_time() - start == 10
+    assert value(metrics, "sim_circuit_probes_total") == 0  # counted once it reports
+    b.report(ticket, down=True, reason="still down")
+    assert value(metrics, "sim_circuit_probes_total") == 1 and b.snapshot()["probes"] == 1
