@@ -19,7 +19,7 @@ from bench.proc import ROOT, receiver
 from bench.report import Results, render
 from bench.stats import machine_line
 
-SECTIONS = ("recording", "relay", "visible", "scale", "connections", "defaults")
+SECTIONS = ("recording", "relay", "visible", "scale", "connections", "defaults", "attemptlog")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -89,6 +89,18 @@ def main(argv: list[str] | None = None) -> int:
                 [(10_000, 1), (20_000, 1)] if quick else [(10_000, 3), (100_000, 3), (1_000_000, 2)]
             )
             results.scale = scale.run_scale(pg, rec, sizes=sizes, log=log, say=say)
+        if "attemptlog" in wanted:
+            from bench import attemptlog
+
+            say("the attempt log's cost (relay with the log on and off)")
+            results.attempt_log = attemptlog.run_attempt_log(
+                pg,
+                rec,
+                rows=10_000 if quick else 100_000,
+                rounds=1 if quick else 3,
+                log=log,
+                say=say,
+            )
         if "defaults" in wanted and not quick:
             say("defaults: sensitivity of the tunables")
             results.tuning = tuning.run_tuning(pg, rec, log=log, say=say)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bench.attemptlog import AttemptLogResult
 from bench.recording import RecordingResult
 from bench.relay import RelayResult
 from bench.scale import ScalePoint
@@ -30,6 +31,7 @@ class Results:
     visible: VisibleResult | None = None
     scale: list[ScalePoint] | None = None
     tuning: Tuning | None = None
+    attempt_log: AttemptLogResult | None = None
     lines: list[str] = field(default_factory=list)
 
 
@@ -608,6 +610,8 @@ def render(r: Results) -> str:
         out += _connections(r.relay)
     if "defaults" in r.sections:
         out += _defaults(r.tuning, r)
+    if r.attempt_log is not None:
+        out += r.attempt_log.lines()
     out += [CHANGES]
     out += ["## Remaining gaps", ""]
     if missed:

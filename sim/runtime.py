@@ -127,6 +127,8 @@ class Runtime:
                     attempts.prune_attempts, db, s.attempt_log_max_rows, s.attempt_log_max_age_s
                 ),
             )
+            if not s.attempt_log_max_rows:
+                attempt_log.close()  # turned off: run() returns at once
             gone = GoneStopper(db)
             self.breaker = Breaker(s, self.metrics)
             deliverer = Deliverer(
@@ -134,7 +136,7 @@ class Runtime:
                 s,
                 self.metrics,
                 breaker=self.breaker,
-                attempt_log=attempt_log,
+                attempt_log=attempt_log if s.attempt_log_max_rows else None,
                 on_gone=gone,
             )
             sender = Sender(db, s, deliverer, recorder)

@@ -65,7 +65,7 @@ class Settings:
     circuit_failure_threshold: int = _opt(10, lo=1, hi=100_000)  # consecutive, like Convoy
     circuit_probe_interval_s: float = _opt(10.0, lo=0.01, hi=3600)
     # the attempt log: one row per delivery request, bounded by count and age
-    attempt_log_max_rows: int = _opt(100_000, lo=100, hi=100_000_000)
+    attempt_log_max_rows: int = _opt(100_000, lo=0, hi=100_000_000)  # 0: no attempt log
     attempt_log_max_age_s: float = _opt(604_800.0, lo=60, hi=365 * 86400)
 
     # --- recording delivery results -------------------------------------------
