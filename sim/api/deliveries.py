@@ -82,7 +82,7 @@ class DeliveriesQuery(BaseModel):
 class AttemptItem(BaseModel):
     id: int
     at: datetime
-    webhook_id: str
+    webhook_id: str | None = Field(description="null when deliveries are not signed")
     attempt: int = Field(description="the highest attempt number among the request's rows")
     items: int
     first_seq: int

@@ -34,7 +34,7 @@ class AttemptEntry:
 
     user_id: str
     at: datetime
-    webhook_id: str
+    webhook_id: str | None  # None: unsigned (no SIM_WEBHOOK_SECRET), no header sent
     attempt: int
     items: int
     first_seq: int

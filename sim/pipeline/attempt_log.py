@@ -39,21 +39,27 @@ def entries_for(
     attempt: Attempt,
     outcomes: Sequence[Outcome],
     at: datetime,
-    webhook_id: str,
 ) -> list[AttemptEntry]:
     """One entry per user in the request (a batch is normally one user's)."""
     outcome = attempt.verdict if attempt.verdict in ("ok", "retry", "gone") else "failed"
     per_user: dict[str, list[int]] = {}
-    for i, r in enumerate(rows):
-        per_user.setdefault(r.user_id, []).append(i)
+    if rows[0].user_id == rows[-1].user_id and len({r.user_id for r in rows}) == 1:
+        per_user[rows[0].user_id] = list(range(len(rows)))
+    else:
+        for i, r in enumerate(rows):
+            per_user.setdefault(r.user_id, []).append(i)
     out = []
     for user_id, idx in per_user.items():
-        retry_in = [outcomes[i].retry_in_s for i in idx if outcomes[i].status == "pending"]
+        retry_in = (
+            [outcomes[i].retry_in_s for i in idx if outcomes[i].status == "pending"]
+            if outcome != "ok"
+            else []
+        )
         out.append(
             AttemptEntry(
                 user_id=user_id,
                 at=at,
-                webhook_id=webhook_id,
+                webhook_id=attempt.webhook_id,
                 attempt=max(rows[i].attempts for i in idx),
                 items=len(idx),
                 first_seq=min(rows[i].seq for i in idx),
@@ -88,10 +94,9 @@ class AttemptLog:
         attempt: Attempt,
         outcomes: Sequence[Outcome],
         at: datetime,
-        webhook_id: str,
     ) -> None:
         """Queue the request's entries; never waits (a full backlog drops and counts)."""
-        for entry in entries_for(rows, attempt, outcomes, at, webhook_id):
+        for entry in entries_for(rows, attempt, outcomes, at):
             try:
                 self._send.send_nowait(entry)
             except (trio.WouldBlock, trio.ClosedResourceError):

@@ -45,7 +45,8 @@ def request_body(rows: Sequence[Claimed]) -> str:
 
 def webhook_id(rows: Sequence[Claimed]) -> str:
     """A message id that is the same for every retry of the same request."""
-    key = ",".join(str(r.id) for r in sorted(rows, key=lambda r: r.id))
+    # sorted as text: a UUID's text sorts as its number does, without comparing UUID objects
+    key = ",".join(sorted([str(r.id) for r in rows]))
     return "msg_" + uuid.uuid5(_WEBHOOK_NS, key).hex
 
 
@@ -124,7 +125,12 @@ class Deliverer:
         self.metrics.delivered_items.labels(outcome).inc(len(rows))
         self.metrics.delivery_seconds.labels(outcome).observe(latency_s)
         return Attempt(
-            attempt.verdict, attempt.reason, attempt.retry_after_s, attempt.status_code, latency_s
+            attempt.verdict,
+            attempt.reason,
+            attempt.retry_after_s,
+            attempt.status_code,
+            latency_s,
+            headers.get("webhook-id"),
         )
 
     async def deliver(self, rows: Sequence[Claimed], ticket: Pass = FREE) -> list[Outcome]:
@@ -150,7 +156,7 @@ class Deliverer:
         refund = (attempt.down and self.breaker.is_open) or attempt.verdict == "gone"
         outcomes = [self.policy.outcome(r, attempt, refund=refund) for r in rows]
         if self.attempt_log is not None:
-            self.attempt_log.add(rows, attempt, outcomes, sent_at, webhook_id(rows))
+            self.attempt_log.add(rows, attempt, outcomes, sent_at)
         if attempt.verdict == "gone" and self.on_gone is not None:
             for user_id in sorted({r.user_id for r in rows}):
                 self.on_gone(user_id, attempt.reason or "HTTP 410")

@@ -36,6 +36,7 @@ class Attempt:
     retry_after_s: float | None = None
     status_code: int | None = None
     latency_s: float = 0.0
+    webhook_id: str | None = None  # the request's webhook-id header (signed deliveries)
 
     @property
     def down(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ import trio
 from pipekit import Stack, stack
 
 from sim.settings import Settings
+
+SECRET = "whsec_" + base64.b64encode(b"attempt-log-test-secret-32-byte").decode()
 
 
 async def _redeliver(st: Stack, user: str, **body: Any) -> dict[str, Any]:
@@ -60,7 +63,8 @@ async def test_redeliver_rejects_bad_input(settings: Settings) -> None:
 
 async def test_attempt_log_pages_by_keyset(settings: Settings) -> None:
     """Every request is in the attempt log, newest first; cursors walk it without overlap."""
-    async with stack(settings.replace(send_batch_size=5)) as st:
+    signed = settings.replace(send_batch_size=5, webhook_secret=SECRET)
+    async with stack(signed) as st:
         await st.set_faults(error_rate=1.0, status=503, retry_after_s=0)
         await st.enable("cat", seed=1, videos=0, comments=0, dms=10)
         await st.wait_for("cat", lambda d: d["counts"]["failed"] + d["counts"]["pending"] == 10)

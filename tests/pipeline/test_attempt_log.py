@@ -38,14 +38,15 @@ def test_one_entry_per_user_with_the_next_attempt() -> None:
     batch = rows("ann", 3) + rows("bob", 1, attempts=5)
     outs = [pending(r, 10.0 + i) for i, r in enumerate(batch)]
     at = datetime(2026, 11, 30, tzinfo=UTC)
-    attempt = Attempt("retry", "HTTP 503", status_code=503, latency_s=0.5)
-    ann, bob = entries_for(batch, attempt, outs, at, "msg_1")
+    attempt = Attempt("retry", "HTTP 503", status_code=503, latency_s=0.5, webhook_id="msg_1")
+    ann, bob = entries_for(batch, attempt, outs, at)
+    assert ann.webhook_id == bob.webhook_id == "msg_1"
     assert (ann.user_id, ann.items, ann.attempt, ann.first_seq) == ("ann", 3, 2, 0)
     assert ann.next_attempt_at is not None
     assert (ann.next_attempt_at - at).total_seconds() == 10.5
     assert (bob.items, bob.attempt, bob.outcome, bob.status_code) == (1, 5, "retry", 503)
     one = rows("ann", 1)
-    ok = entries_for(one, Attempt("ok", status_code=200), sent(one), at, "msg_2")
+    ok = entries_for(one, Attempt("ok", status_code=200), sent(one), at)
     assert ok[0].error is None and ok[0].next_attempt_at is None
 
 
@@ -68,7 +69,7 @@ async def test_writes_in_batches_and_prunes(autojump_clock: trio.testing.MockClo
         await nursery.start(log.run)
         for _ in range(20):
             batch = rows("ann", 2)
-            log.add(batch, Attempt("ok", status_code=200), sent(batch), datetime.now(UTC), "msg")
+            log.add(batch, Attempt("ok", status_code=200), sent(batch), datetime.now(UTC))
         await trio.sleep(1)
         assert written == [20]
         await trio.sleep(61)
@@ -94,7 +95,7 @@ async def test_failed_writes_are_dropped_and_counted(
     async with trio.open_nursery() as nursery:
         await nursery.start(log.run)
         batch = rows("ann", 1)
-        log.add(batch, Attempt("ok", status_code=200), sent(batch), datetime.now(UTC), "m")
+        log.add(batch, Attempt("ok", status_code=200), sent(batch), datetime.now(UTC))
         log.close()
     assert log.written == 0
     assert metrics.registry.get_sample_value("sim_attempt_log_dropped_total") == 1

@@ -11,7 +11,7 @@ create table delivery_attempts (
     id              bigint generated always as identity primary key,
     user_id         text not null,
     at              timestamptz not null,           -- when the request was sent
-    webhook_id      text not null,
+    webhook_id      text,                           -- null: unsigned, no webhook-id sent
     attempt         integer not null,               -- the highest attempt number in the batch
     items           integer not null,
     first_seq       bigint not null,
