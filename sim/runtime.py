@@ -119,16 +119,19 @@ class Runtime:
                     supervisor.on_recorded(per_user)
 
             recorder = Recorder(s, self.metrics, partial(outbox.record, db), listener=on_recorded)
-            attempt_log = AttemptLog(
-                s,
-                self.metrics,
-                partial(attempts.insert_attempts, db),
-                partial(
-                    attempts.prune_attempts, db, s.attempt_log_max_rows, s.attempt_log_max_age_s
-                ),
-            )
-            if not s.attempt_log_max_rows:
-                attempt_log.close()  # turned off: run() returns at once
+            attempt_log = None
+            if s.attempt_log_max_rows:  # 0 turns it off
+                attempt_log = AttemptLog(
+                    s,
+                    self.metrics,
+                    partial(attempts.insert_attempts, db),
+                    partial(
+                        attempts.prune_attempts,
+                        db,
+                        s.attempt_log_max_rows,
+                        s.attempt_log_max_age_s,
+                    ),
+                )
             gone = GoneStopper(db)
             self.breaker = Breaker(s, self.metrics)
             deliverer = Deliverer(
@@ -136,7 +139,7 @@ class Runtime:
                 s,
                 self.metrics,
                 breaker=self.breaker,
-                attempt_log=attempt_log if s.attempt_log_max_rows else None,
+                attempt_log=attempt_log,
                 on_gone=gone,
             )
             sender = Sender(db, s, deliverer, recorder)
@@ -146,7 +149,8 @@ class Runtime:
             gone.supervisor = supervisor
             async with trio.open_nursery() as recording:
                 self.recorder = await recording.start(recorder.run)
-                self.attempt_log = await recording.start(attempt_log.run)
+                if attempt_log is not None:
+                    self.attempt_log = await recording.start(attempt_log.run)
                 try:
                     async with trio.open_nursery() as supervising:
                         await supervising.start(gone.run)
@@ -157,7 +161,8 @@ class Runtime:
                 finally:
                     self._supervisor = None
                     recorder.close()  # flushes what it holds, then returns
-                    attempt_log.close()
+                    if attempt_log is not None:
+                        attempt_log.close()
                     recording.cancel_scope.deadline = trio.current_time() + s.batch_timeout_s
 
     async def _serve(self, task_status: trio.TaskStatus[Runtime]) -> None:
