@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             results.attempt_log = attemptlog.run_attempt_log(
                 pg,
                 rec,
-                rows=10_000 if quick else 100_000,
-                rounds=1 if quick else 3,
+                rows=10_000 if quick else 50_000,
+                rounds=1 if quick else 5,
                 log=log,
                 say=say,
             )
