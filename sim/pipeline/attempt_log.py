@@ -41,7 +41,9 @@ def entries_for(
     at: datetime,
 ) -> list[AttemptEntry]:
     """One entry per user in the request (a batch is normally one user's)."""
-    outcome = attempt.verdict if attempt.verdict in ("ok", "retry", "gone") else "failed"
+    # a 413 split is retried at once, in halves
+    verdict = "retry" if attempt.verdict == "split" else attempt.verdict
+    outcome = verdict if verdict in ("ok", "retry", "gone") else "failed"
     per_user: dict[str, list[int]] = {}
     if rows[0].user_id == rows[-1].user_id and len({r.user_id for r in rows}) == 1:
         per_user[rows[0].user_id] = list(range(len(rows)))
@@ -52,7 +54,7 @@ def entries_for(
     for user_id, idx in per_user.items():
         retry_in = (
             [outcomes[i].retry_in_s for i in idx if outcomes[i].status == "pending"]
-            if outcome != "ok"
+            if outcomes and outcome != "ok"
             else []
         )
         out.append(

@@ -13,6 +13,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -143,13 +144,15 @@ class Deliverer:
         if attempt.verdict == "split":
             if len(rows) > 1:
                 self.breaker.report(ticket, down=False)
+                if self.attempt_log is not None:  # its halves are sent at once
+                    self.attempt_log.add(rows, attempt, [], sent_at)
                 half = len(rows) // 2
                 log.info("Receiver said 413 for %d interactions; splitting the batch", len(rows))
                 return [
                     *await self.deliver(rows[:half], ticket),
                     *await self.deliver(rows[half:], ticket),
                 ]
-            attempt = Attempt("failed", attempt.reason, status_code=attempt.status_code)
+            attempt = replace(attempt, verdict="failed")
         self.breaker.report(ticket, down=attempt.down, reason=attempt.reason)
         # a failure with the circuit open (this one opened it, or it was a probe) does not
         # count against the rows; nor does a 410, which turns demo mode off instead

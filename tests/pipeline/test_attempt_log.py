@@ -99,3 +99,12 @@ async def test_failed_writes_are_dropped_and_counted(
         log.close()
     assert log.written == 0
     assert metrics.registry.get_sample_value("sim_attempt_log_dropped_total") == 1
+
+
+def test_a_413_split_is_logged_as_a_retry() -> None:
+    """The 413 request itself is an attempt: logged as a retry of its rows, due at once."""
+    batch = rows("ann", 4)
+    attempt = Attempt("split", "HTTP 413", status_code=413)
+    (entry,) = entries_for(batch, attempt, [], datetime(2026, 11, 30, tzinfo=UTC))
+    assert (entry.outcome, entry.status_code, entry.items) == ("retry", 413, 4)
+    assert entry.next_attempt_at is None
