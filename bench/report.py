@@ -571,7 +571,8 @@ def render(r: Results) -> str:
         + (" — **quick smoke run, sizes reduced**" if r.quick else "")
         + ". Do not edit: run it again. `make bench` installs `.[dev,bench]` into `.venv` "
         "and runs `.venv/bin/python -m bench`; `python -m bench SECTION ...` runs a subset "
-        "(recording, relay, visible, scale, connections, defaults), `--quick` a smoke size.",
+        "(recording, relay, visible, scale, connections, defaults, attemptlog), "
+        "`--quick` a smoke size.",
         "",
         f"**Machine:** {r.machine}.",
         "",
