@@ -21,7 +21,16 @@ from bench.proc import ROOT, receiver
 from bench.report import Results, render
 from bench.stats import machine_line
 
-SECTIONS = ("recording", "relay", "visible", "scale", "connections", "defaults", "fleet")
+SECTIONS = (
+    "recording",
+    "relay",
+    "visible",
+    "scale",
+    "connections",
+    "defaults",
+    "fleet",
+    "attemptlog",
+)
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -105,6 +114,18 @@ def main(argv: list[str] | None = None) -> int:
                 burst_rounds=1,
                 relay_rows=20_000 if quick else 50_000,
                 idle_window_s=5.0 if quick else 30.0,
+                log=log,
+                say=say,
+            )
+        if "attemptlog" in wanted:
+            from bench import attemptlog
+
+            say("the attempt log's cost (relay with the log on and off)")
+            results.attempt_log = attemptlog.run_attempt_log(
+                pg,
+                rec,
+                rows=10_000 if quick else 50_000,
+                rounds=1 if quick else 5,
                 log=log,
                 say=say,
             )

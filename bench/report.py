@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bench.attemptlog import AttemptLogResult
 from bench.fleet import FleetResult
 from bench.fleet_report import fleet_section, fleet_summary
 from bench.recording import OLD_BATCH, OLD_PER_SESSION, USERS, RecordingResult
@@ -44,6 +45,7 @@ class Results:
     scale: list[ScalePoint] | None = None
     tuning: Tuning | None = None
     fleet: FleetResult | None = None
+    attempt_log: AttemptLogResult | None = None
     lines: list[str] = field(default_factory=list)
 
 
@@ -421,7 +423,8 @@ def render(r: Results, *, when: datetime | None = None) -> str:
         + (" — **quick smoke run, sizes reduced**" if r.quick else "")
         + ". `make bench` installs `.[dev,bench]` into `.venv` and runs "
         "`.venv/bin/python -m bench`; `python -m bench SECTION ...` runs a subset "
-        "(recording, relay, visible, scale, connections, defaults), `--quick` a smoke size.",
+        "(recording, relay, visible, scale, connections, defaults, fleet, attemptlog), "
+        "`--quick` a smoke size.",
         "",
         f"**Machine:** {r.machine}.",
         "",
@@ -456,6 +459,8 @@ def render(r: Results, *, when: datetime | None = None) -> str:
         out += fleet_section(r.fleet)
     if "defaults" in r.sections:
         out += _defaults(r.tuning)
+    if r.attempt_log is not None:
+        out += r.attempt_log.lines()
     out += ["## Targets missed in this run", ""]
     if missed:
         out += [f"- {what}" for _, what in missed]

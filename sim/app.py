@@ -13,6 +13,7 @@ from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
 from sim.api.dashboard import dashboard
+from sim.api.deliveries import deliveries
 from sim.api.demo import demo
 from sim.api.docs import register_docs
 from sim.api.instances import instances
@@ -66,6 +67,7 @@ def create_app(
     app.register_blueprint(health)
     app.register_blueprint(demo)
     app.register_blueprint(instances)
+    app.register_blueprint(deliveries)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
     register_sink(app, settings, lambda: runtime.db)

@@ -23,6 +23,7 @@ KINDS = ("video", "comment", "dm")
 STATUSES = ("pending", "sending", "sent", "failed")
 STATES = ("initializing", "live", "disabled", "failed")
 OUTCOMES = ("ok", "retry", "failed")
+CIRCUIT_STATES = ("closed", "open", "half_open")
 
 
 class Metrics:
@@ -73,6 +74,30 @@ class Metrics:
             "Delivery request latency by outcome",
             ["outcome"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        # --- the main app's circuit breaker and the attempt log ---------------------------------
+        self.circuit_state = Gauge(
+            "sim_circuit_state",
+            "The main-app circuit breaker: 1 for its current state (closed, open, half_open)",
+            ["state"],
+            registry=r,
+        )
+        self.circuit_transitions = Counter(
+            "sim_circuit_transitions_total",
+            "Circuit-breaker state changes, by the state entered (open, closed)",
+            ["state"],
+            registry=r,
+        )
+        self.circuit_probes = Counter(
+            "sim_circuit_probes_total", "Probe requests sent while the circuit was open", registry=r
+        )
+        self.attempts_logged = Counter(
+            "sim_attempt_log_rows_total", "Delivery attempts written to the attempt log", registry=r
+        )
+        self.attempts_dropped = Counter(
+            "sim_attempt_log_dropped_total",
+            "Delivery attempts not logged (backlog full or the write failed)",
             registry=r,
         )
         # --- recording ------------------------------------------------------------------------
@@ -140,6 +165,10 @@ class Metrics:
             self.delivery_seconds.labels(outcome)
         for state in STATES:
             self.users.labels(state)
+        for state in CIRCUIT_STATES:
+            self.circuit_state.labels(state).set(1 if state == "closed" else 0)
+        for state in ("closed", "open"):
+            self.circuit_transitions.labels(state)
 
     def observe_pool(self, stats: Mapping[str, int]) -> None:
         """Refresh the pool metrics from ``Database.stats()`` (psycopg_pool's counters)."""

@@ -12,17 +12,21 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import httpx
 import trio
 
-from sim.db import Database, open_database, outbox
+from sim.db import Database, attempts, open_database, outbox
 from sim.db.fleet import OUTBOX_CHANNEL, USERS_CHANNEL
 from sim.db.listener import Listener
 from sim.errors import DatabaseUnavailable, is_only
 from sim.metrics import Metrics
+from sim.pipeline.attempt_log import AttemptLog
+from sim.pipeline.breaker import Breaker
 from sim.pipeline.content import ContentProvider, FakerProvider
 from sim.pipeline.delivery import Deliverer
+from sim.pipeline.gone import GoneStopper
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
 from sim.pipeline.supervisor import Supervisor
@@ -49,6 +53,9 @@ class Runtime:
         self.provider_factory = provider_factory
         self.metrics = Metrics()
         self.recorder: Recorder | None = None
+        #: the main app's circuit breaker and the attempt log (with the pipeline only)
+        self.breaker: Breaker | None = None
+        self.attempt_log: AttemptLog | None = None
         self._db: Database | None = None
         self._supervisor: Supervisor | None = None
         #: the LISTEN connection's owner while the pipeline runs
@@ -73,6 +80,10 @@ class Runtime:
     def instance_id(self) -> uuid.UUID | None:
         """This instance's id in the fleet (None without the pipeline)."""
         return self._supervisor.instance_id if self._supervisor is not None else None
+
+    def readiness(self) -> dict[str, Any]:
+        """``/readyz`` details: the main app's circuit (its being open is not sim unready)."""
+        return {} if self.breaker is None else {"circuit": self.breaker.snapshot()}
 
     def pipeline(self) -> Supervisor:
         if self._supervisor is None:
@@ -122,16 +133,42 @@ class Runtime:
                     supervisor.on_recorded(per_user)
 
             recorder = Recorder(s, self.metrics, partial(outbox.record, db), listener=on_recorded)
-            deliverer = Deliverer(client, s, self.metrics)
+            attempt_log = None
+            if s.attempt_log_max_rows:  # 0 turns it off
+                attempt_log = AttemptLog(
+                    s,
+                    self.metrics,
+                    partial(attempts.insert_attempts, db),
+                    partial(
+                        attempts.prune_attempts,
+                        db,
+                        s.attempt_log_max_rows,
+                        s.attempt_log_max_age_s,
+                    ),
+                )
+            gone = GoneStopper(db)
+            self.breaker = Breaker(s, self.metrics)
+            deliverer = Deliverer(
+                client,
+                s,
+                self.metrics,
+                breaker=self.breaker,
+                attempt_log=attempt_log,
+                on_gone=gone,
+            )
             sender = Sender(db, s, deliverer, recorder)
             supervisor = Supervisor(
                 db, s, self.metrics, sender, provider_factory=self.provider_factory
             )
+            gone.supervisor = supervisor
             async with trio.open_nursery() as recording:
                 self.recorder = await recording.start(recorder.run)
+                if attempt_log is not None:
+                    self.attempt_log = await recording.start(attempt_log.run)
                 try:
                     async with trio.open_nursery() as supervising:
                         await supervising.start(sender.run)  # every user's deliveries
+                        await supervising.start(gone.run)
                         self._supervisor = await supervising.start(supervisor.run)
                         self.listener = await supervising.start(_listener(db, s, supervisor).run)
                         log.info("Delivering to %s", mask_url(deliverer.url))
@@ -141,6 +178,8 @@ class Runtime:
                     self._supervisor = None
                     self.listener = None
                     recorder.close()  # flushes what it holds, then returns
+                    if attempt_log is not None:
+                        attempt_log.close()
                     recording.cancel_scope.deadline = trio.current_time() + s.batch_timeout_s
 
     async def _serve(self, task_status: trio.TaskStatus[Runtime]) -> None:

@@ -63,6 +63,13 @@ class Settings:
     backoff_max_s: float = _opt(300.0, lo=0.0, hi=86400)
     lease_s: float = _opt(60.0, lo=1, hi=86400)
     idle_poll_s: float = _opt(0.5, lo=0.01, hi=60)
+    # retry policy and circuit breaker: README "Retries, the circuit breaker and replay"
+    retry_max_age_s: float = _opt(432_000.0, lo=1, hi=90 * 86400)  # 5 days, like Svix
+    circuit_failure_threshold: int = _opt(10, lo=1, hi=100_000)  # consecutive, like Convoy
+    circuit_probe_interval_s: float = _opt(10.0, lo=0.01, hi=3600)
+    # the attempt log: one row per delivery request, bounded by count and age
+    attempt_log_max_rows: int = _opt(100_000, lo=0, hi=100_000_000)  # 0: no attempt log
+    attempt_log_max_age_s: float = _opt(604_800.0, lo=60, hi=365 * 86400)
 
     # --- recording delivery results -------------------------------------------
     record_batch_size: int = _opt(2500, lo=1, hi=50_000)

@@ -30,6 +30,7 @@ from quart import Blueprint, Response, current_app, jsonify, request, send_from_
 from quart_schema import document_querystring, document_response, hide, tag
 
 from sim.api.auth import require_token
+from sim.api.deliveries import outage_view
 from sim.api.demo import status_document
 from sim.api.deps import runtime
 from sim.api.schemas import DashboardQuery, DashboardUsers, document_errors, document_text
@@ -133,7 +134,7 @@ async def snapshot(rt: Runtime, rates: RateTracker, page: DashboardQuery) -> dic
     rates.keep_only({d["user_id"] for d in docs})
     total = sum(states.values())
     more = page.offset + len(docs) < total and len(docs) == page.limit
-    return {
+    doc = {
         "users": docs,
         "limit": page.limit,
         "offset": page.offset,
@@ -142,6 +143,8 @@ async def snapshot(rt: Runtime, rates: RateTracker, page: DashboardQuery) -> dic
         "states": states,
         "time": datetime.now(UTC).isoformat(),
     }
+    doc.update(await outage_view(rt))  # the circuit banner and the last errors
+    return doc
 
 
 def _event(name: str, data: Any) -> bytes:

@@ -145,3 +145,7 @@ class DashboardUsers(BaseModel):
     total: int = Field(description="demo users in all")
     states: dict[str, int] = Field(description="demo users by state, all of them")
     time: datetime
+    circuit: dict[str, Any] | None = Field(None, description="the main app's circuit breaker")
+    recent_errors: list[dict[str, Any]] = Field(
+        default_factory=list, description="the newest failed delivery requests (attempt log)"
+    )

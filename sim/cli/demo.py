@@ -139,3 +139,16 @@ def cmd_disable(args: argparse.Namespace) -> int:
         f"{c['pending'] + c['sending']} undelivered"
     )
     return 0
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"statuses": ["failed", "sent"] if args.sent else ["failed"]}
+    if args.since:
+        body["since"] = args.since
+    with _api(args) as api:
+        _, doc = api.call("POST", _path(args.user) + "/redeliver", json=body)
+    what = " and ".join(doc["statuses"])
+    since = f" queued since {doc['since']}" if doc.get("since") else ""
+    note = "" if doc["enabled"] else "; demo mode is off: they go out once it is on again"
+    print(f"Re-queued {doc['requeued']} {what} interactions of {doc['user_id']}{since}{note}")
+    return 0

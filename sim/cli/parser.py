@@ -6,7 +6,7 @@ import argparse
 import os
 
 from sim.cli.base import Parser
-from sim.cli.demo import cmd_disable, cmd_enable, cmd_status
+from sim.cli.demo import cmd_disable, cmd_enable, cmd_redeliver, cmd_status
 from sim.cli.local import cmd_bench, cmd_check, cmd_migrate
 from sim.cli.serve import cmd_serve
 
@@ -99,4 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("user", metavar="USER")
     disable.add_argument("--purge", action="store_true", help="also delete the user's demo data")
     disable.set_defaults(func=cmd_disable)
+
+    redeliver = actions.add_parser(
+        "redeliver", parents=[http], help="deliver a user's failed interactions again"
+    )
+    redeliver.add_argument("user", metavar="USER")
+    redeliver.add_argument(
+        "--sent", action="store_true", help="also the sent ones (a main app that lost its data)"
+    )
+    redeliver.add_argument("--since", help="only those queued since (ISO 8601 with offset)")
+    redeliver.set_defaults(func=cmd_redeliver)
     return parser

@@ -89,6 +89,11 @@ class Outcome:
     run_id: uuid.UUID
     retry_in_s: float = 0.0
     error: str | None = None
+    #: the attempt does not count (circuit open, 410): ``attempts`` is given back
+    refund: bool = False
+    #: a ``pending`` outcome becomes ``failed`` when its retry would come later than this
+    #: many seconds after the row was queued (0: no age limit); see sim.pipeline.policy
+    max_age_s: float = 0.0
 
 
 #: the columns ``NewRow.copy_values`` fills, in order
@@ -244,19 +249,31 @@ async def claim(db: Database, limit: int, lease_s: float, *, after: str = "") ->
     return await db.transaction(_claim, limit, lease_s, after)
 
 
-_RECORD = """
+# a retry that would come later than max_age_s after the row was queued (first stored,
+# or re-queued by a redelivery) is not made: the row fails for good
+_EXPIRED = (
+    "(u.status = 'pending' and u.max_age_s > 0"
+    " and coalesce(i.queued_at, i.inserted_at) + make_interval(secs => u.max_age_s)"
+    " < now() + make_interval(secs => u.retry_in_s))"
+)
+_RECORD = f"""
 update interactions i
-   set status = u.status,
+   set status = case when {_EXPIRED} then 'failed' else u.status end,
+       attempts = case when u.refund then greatest(i.attempts - 1, 0) else i.attempts end,
        due_at = case when u.status = 'pending'
                      then now() + make_interval(secs => u.retry_in_s) else i.due_at end,
        sent_at = case when u.status = 'sent' then coalesce(i.sent_at, now()) else i.sent_at end,
-       last_error = case when u.status = 'sent' then null else u.error end,
+       last_error = case when u.status = 'sent' then null
+                         when {_EXPIRED} then 'gave up after ' || u.max_age_s || 's: ' || u.error
+                         else u.error end,
        updated_at = now()
-  from unnest(%s::text[], %s::int8[], %s::uuid[], %s::text[], %s::float8[], %s::text[])
-       as u(user_id, seq, run_id, status, retry_in_s, error)
+  from unnest(%s::text[], %s::int8[], %s::uuid[], %s::text[], %s::float8[], %s::text[],
+              %s::bool[], %s::float8[])
+       as u(user_id, seq, run_id, status, retry_in_s, error, refund, max_age_s)
  where i.user_id = u.user_id and i.seq = u.seq
    and (u.status = 'sent' or i.status = 'sending')
    and exists (select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id)
+returning i.id, i.user_id, i.kind, i.status
 """
 
 # the common case, every outcome ``sent``: one statement per user in the batch (usually
@@ -293,23 +310,29 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
     for (user_id, run_id), seqs in _seqs_by_run(sent).items():
         params = {"user_id": user_id, "seqs": seqs, "run_id": run_id}
         updated += (await conn.execute(_RECORD_SENT, params)).rowcount
+    failed_videos: list[tuple[uuid.UUID, str]] = []
     if rest:
-        cur = await conn.execute(
-            _RECORD,
-            (
-                [o.user_id for o in rest],
-                [o.seq for o in rest],
-                [o.run_id for o in rest],
-                [o.status for o in rest],
-                [o.retry_in_s for o in rest],
-                [o.error for o in rest],
-            ),
-        )
-        updated += cur.rowcount
-    failed_videos = [o for o in outcomes if o.kind == "video" and o.status == "failed"]
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(
+                _RECORD,
+                (
+                    [o.user_id for o in rest],
+                    [o.seq for o in rest],
+                    [o.run_id for o in rest],
+                    [o.status for o in rest],
+                    [o.retry_in_s for o in rest],
+                    [o.error for o in rest],
+                    [o.refund for o in rest],
+                    [o.max_age_s for o in rest],
+                ),
+            )
+            written = await cur.fetchall()
+        updated += len(written)
+        # videos failed for good, also those the age limit failed in the statement
+        failed_videos = [(i, u) for i, u, kind, st in written if kind == "video" and st == "failed"]
     if failed_videos:
-        owners = sorted({o.user_id for o in failed_videos})
-        await conn.execute(_FAIL_ORPHANS, (owners, [o.id for o in failed_videos]))
+        owners = sorted({user for _, user in failed_videos})
+        await conn.execute(_FAIL_ORPHANS, (owners, [id_ for id_, _ in failed_videos]))
     return updated
 
 

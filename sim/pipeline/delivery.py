@@ -1,9 +1,10 @@
 """Delivery to the main app: one signed POST per batch, classified into outcomes.
 
 2xx = delivered. 408/409/425/429, 5xx, timeouts and connection errors = retry
-with exponential backoff and jitter (``Retry-After`` honoured). 413 = split the
-batch. Any other 4xx = permanent failure with the reason kept. httpx errors
-never leave this module: they become outcomes.
+(``sim.pipeline.policy`` holds the policy). 413 = split the batch. 410 Gone = stop
+sending: the user's demo mode is turned off. Any other 4xx = permanent failure
+with the reason kept. Each request is reported to the circuit breaker and to the
+attempt log. httpx errors never leave this module: they become outcomes.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -21,25 +22,21 @@ from standardwebhooks.webhooks import Webhook
 
 from sim.db.outbox import Claimed, Outcome
 from sim.metrics import Metrics
-from sim.pipeline.timing import backoff_s, parse_retry_after
+from sim.pipeline.attempt_log import AttemptLog
+from sim.pipeline.breaker import FREE, Breaker, Pass
+from sim.pipeline.policy import Attempt, DeliveryPolicy
+from sim.pipeline.timing import parse_retry_after
 from sim.settings import Settings
 
-__all__ = ["Attempt", "Deliverer", "request_body", "webhook_id"]
+__all__ = ["Attempt", "Deliverer", "GoneFn", "request_body", "webhook_id"]
+
+#: told when the main app answered 410 Gone for a user's batch: (user_id, reason)
+GoneFn = Callable[[str, str], None]
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 _WEBHOOK_NS = uuid.UUID("6f1d7c1e-5a3b-4c1e-9a57-2f0e5b7d9c11")
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """The classified result of one HTTP request."""
-
-    verdict: str  # "ok" | "retry" | "failed" | "split"
-    reason: str | None = None
-    retry_after_s: float | None = None
-    status_code: int | None = None
 
 
 def request_body(rows: Sequence[Claimed]) -> str:
@@ -49,7 +46,8 @@ def request_body(rows: Sequence[Claimed]) -> str:
 
 def webhook_id(rows: Sequence[Claimed]) -> str:
     """A message id that is the same for every retry of the same request."""
-    key = ",".join(str(r.id) for r in sorted(rows, key=lambda r: r.id))
+    # sorted as text: a UUID's text sorts as its number does, without comparing UUID objects
+    key = ",".join(sorted([str(r.id) for r in rows]))
     return "msg_" + uuid.uuid5(_WEBHOOK_NS, key).hex
 
 
@@ -61,6 +59,8 @@ def classify(response: httpx.Response) -> Attempt:
     reason = f"HTTP {code}" + (f": {text}" if text else "")
     if code == 413:
         return Attempt("split", reason, status_code=code)
+    if code == 410:
+        return Attempt("gone", reason, status_code=code)
     if code in _RETRYABLE_4XX or code >= 500:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return Attempt("retry", reason, retry_after, code)
@@ -80,6 +80,9 @@ class Deliverer:
         metrics: Metrics,
         *,
         rng: random.Random | None = None,
+        breaker: Breaker | None = None,
+        attempt_log: AttemptLog | None = None,
+        on_gone: GoneFn | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -87,7 +90,10 @@ class Deliverer:
         self.url = settings.delivery_url
         secrets = settings.webhook_secrets
         self._signer = Webhook(secrets[0]) if secrets else None
-        self._rng = rng or random.Random()
+        self.policy = DeliveryPolicy(settings, rng)
+        self.breaker = breaker or Breaker(settings, metrics)
+        self.attempt_log = attempt_log
+        self.on_gone = on_gone
 
     def headers(self, rows: Sequence[Claimed], body: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -114,41 +120,47 @@ class Deliverer:
                 pass  # the default above
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 attempt = Attempt("retry", f"{type(exc).__name__}: {exc}"[:300])
+        latency_s = trio.current_time() - start
         outcome = {"ok": "ok", "retry": "retry"}.get(attempt.verdict, "failed")
         self.metrics.deliveries.labels(outcome).inc()
         self.metrics.delivered_items.labels(outcome).inc(len(rows))
-        self.metrics.delivery_seconds.labels(outcome).observe(trio.current_time() - start)
-        return attempt
+        self.metrics.delivery_seconds.labels(outcome).observe(latency_s)
+        return Attempt(
+            attempt.verdict,
+            attempt.reason,
+            attempt.retry_after_s,
+            attempt.status_code,
+            latency_s,
+            headers.get("webhook-id"),
+        )
 
-    async def deliver(self, rows: Sequence[Claimed]) -> list[Outcome]:
-        """Deliver ``rows`` (splitting on 413) and return one outcome per row."""
+    async def deliver(self, rows: Sequence[Claimed], ticket: Pass = FREE) -> list[Outcome]:
+        """Deliver ``rows`` (splitting on 413) and return one outcome per row.
+
+        ``ticket`` is the circuit breaker's pass the rows were claimed with.
+        """
+        sent_at = datetime.now(UTC)
         attempt = await self.post(rows)
         if attempt.verdict == "split":
             if len(rows) > 1:
+                self.breaker.report(ticket, down=False)
+                if self.attempt_log is not None:  # its halves are sent at once
+                    self.attempt_log.add(rows, attempt, [], sent_at)
                 half = len(rows) // 2
                 log.info("Receiver said 413 for %d interactions; splitting the batch", len(rows))
-                return [*await self.deliver(rows[:half]), *await self.deliver(rows[half:])]
-            attempt = Attempt("failed", attempt.reason, status_code=attempt.status_code)
-        return [self._outcome(r, attempt) for r in rows]
-
-    def _outcome(self, row: Claimed, attempt: Attempt) -> Outcome:
-        s = self.settings
-
-        def outcome(status: str, retry_in_s: float = 0.0, error: str | None = None) -> Outcome:
-            return Outcome(
-                row.id, row.user_id, row.seq, row.kind, status, row.run_id, retry_in_s, error
-            )
-
-        if attempt.verdict == "ok":
-            return outcome("sent")
-        if attempt.verdict == "retry":
-            if row.attempts >= s.max_attempts:
-                return outcome(
-                    "failed", error=f"gave up after {row.attempts} attempts: {attempt.reason}"
-                )
-            if attempt.retry_after_s is not None:
-                delay = attempt.retry_after_s * (1 + self._rng.uniform(0, 0.1))
-            else:
-                delay = backoff_s(row.attempts, s.backoff_base_s, s.backoff_max_s, self._rng)
-            return outcome("pending", delay, attempt.reason)
-        return outcome("failed", error=attempt.reason)
+                return [
+                    *await self.deliver(rows[:half], ticket),
+                    *await self.deliver(rows[half:], ticket),
+                ]
+            attempt = replace(attempt, verdict="failed")
+        self.breaker.report(ticket, down=attempt.down, reason=attempt.reason)
+        # a failure with the circuit open (this one opened it, or it was a probe) does not
+        # count against the rows; nor does a 410, which turns demo mode off instead
+        refund = (attempt.down and self.breaker.is_open) or attempt.verdict == "gone"
+        outcomes = [self.policy.outcome(r, attempt, refund=refund) for r in rows]
+        if self.attempt_log is not None:
+            self.attempt_log.add(rows, attempt, outcomes, sent_at)
+        if attempt.verdict == "gone" and self.on_gone is not None:
+            for user_id in sorted({r.user_id for r in rows}):
+                self.on_gone(user_id, attempt.reason or "HTTP 410")
+        return outcomes

@@ -17,6 +17,7 @@ import trio
 from sim.db import Database, outbox
 from sim.db.outbox import Claimed, Outcome
 from sim.errors import DatabaseError
+from sim.pipeline.breaker import Pass
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.retry import RetryPolicy
@@ -90,11 +91,16 @@ class Sender:
             rows: list[Claimed] = []
             outcomes: list[Outcome] = []
             claim_error: DatabaseError | None = None
+            # the circuit breaker: waits while the main app is down (one probe per interval)
+            ticket = await self.deliverer.breaker.admit()
             async with self._in_flight:
                 self._rung = False  # this claim sees every row stored until now
                 try:
                     rows = await outbox.claim(
-                        self.db, s.send_batch_size, s.lease_s, after=self._after
+                        self.db,
+                        1 if ticket.probe else s.send_batch_size,
+                        s.lease_s,
+                        after=self._after,
                     )
                 except DatabaseError as exc:
                     claim_error = exc
@@ -102,7 +108,9 @@ class Sender:
                     self._after = rows[-1].user_id
                     if len(rows) == s.send_batch_size:
                         self.wake()  # more may be due
-                    outcomes = await self._deliver(rows)
+                    outcomes = await self._deliver(rows, ticket)
+                else:
+                    self.deliverer.breaker.unused(ticket)
             if claim_error is not None:
                 failures += 1
                 delay = RetryPolicy.for_database(s).delay_s(failures, self._rng)
@@ -129,10 +137,10 @@ class Sender:
             return True
         return False
 
-    async def _deliver(self, rows: list[Claimed]) -> list[Outcome]:
+    async def _deliver(self, rows: list[Claimed], ticket: Pass) -> list[Outcome]:
         """Deliver claimed rows and hand the outcomes to the recorder."""
         try:
-            outcomes = await self.deliverer.deliver(rows)
+            outcomes = await self.deliverer.deliver(rows, ticket)
             await self.recorder.submit(outcomes)
         except BaseException:
             # cancelled mid-delivery (shutdown, disable): give the rows back now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import trio
 
@@ -51,6 +52,10 @@ class SinkService:
         finally:
             self._db = None
             self._done.set()
+
+    def readiness(self) -> dict[str, Any]:
+        """The sink has nothing to add to ``/readyz`` beyond its database."""
+        return {}
 
     async def shutdown(self, timeout_s: float) -> None:
         """Stop and wait (at most ``timeout_s``) for the database to close."""

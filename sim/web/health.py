@@ -62,7 +62,7 @@ async def readyz() -> Response | tuple[Any, int]:
             await rt.db.ping(timeout_s * PING_SHARE)
         except DatabaseError as exc:
             return _not_ready(exc)
-    return jsonify({"status": "ready", "pool": rt.db.stats()})
+    return jsonify({"status": "ready", "pool": rt.db.stats(), **rt.readiness()})
 
 
 def _not_ready(exc: DatabaseError) -> Response:

@@ -41,6 +41,10 @@ class Service(Protocol):
 
     async def shutdown(self, timeout_s: float) -> None: ...
 
+    def readiness(self) -> dict[str, Any]:
+        """Details for ``/readyz`` that do not make the service unready."""
+        ...
+
 
 def attach_service(app: QuartTrio, runtime: Service, *, configure_logs: bool) -> None:
     """Start ``runtime`` in the app's nursery before serving; stop it (bounded) after."""

@@ -65,6 +65,9 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready"]
     pool: dict[str, int]
+    circuit: dict[str, Any] | None = Field(
+        None, description="the main app's circuit breaker: state, opened_at, next_probe_at"
+    )
 
 
 # --- OpenAPI: error responses and non-JSON bodies ------------------------------------------

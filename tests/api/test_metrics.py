@@ -11,7 +11,7 @@ from conftest import free_port, served
 from prometheus_client.parser import text_string_to_metric_families
 
 from sim.app import create_app
-from sim.metrics import KINDS, OUTCOMES, STATES, STATUSES, Metrics
+from sim.metrics import CIRCUIT_STATES, KINDS, OUTCOMES, STATES, STATUSES, Metrics
 from sim.settings import Settings
 
 USER = "metrics-user-4711"
@@ -21,7 +21,7 @@ BOUNDED = {
     "kind": set(KINDS),
     "status": set(STATUSES),
     "outcome": set(OUTCOMES),
-    "state": set(STATES),
+    "state": set(STATES) | set(CIRCUIT_STATES),
 }
 
 

@@ -136,3 +136,35 @@ async def test_rows_of_a_disabled_user_are_not_claimed(db: Database, db_url: str
     _due_dms(db_url, "on", 5)
     await users.disable_user(db, "off")
     assert {r.user_id for r in await outbox.claim(db, 100, 60)} == {"on"}
+
+
+async def test_retry_past_max_age_fails_the_row_and_its_comments(db: Database, db_url: str) -> None:
+    """A pending outcome past its row's max age is written as failed; a refund gives back."""
+    rows = await claimed_dms(db, "ann", 3)
+    sql(db_url, "update interactions set inserted_at = now() - interval '2 hours'")
+
+    def pending(r: Claimed, **kw: object) -> Outcome:
+        return Outcome(r.id, "ann", r.seq, "dm", "pending", r.run_id, 60.0, "HTTP 503", **kw)  # type: ignore[arg-type]
+
+    outcomes = [
+        pending(rows[0], max_age_s=3600.0),  # queued 2 h ago, limit 1 h: fails
+        pending(rows[1], max_age_s=86400.0),  # within a day: retried
+        pending(rows[2], refund=True),  # circuit open: attempt given back
+    ]
+    assert await outbox.record(db, outcomes) == 3
+    got = sql(db_url, "select seq, status, attempts, last_error from interactions order by seq")
+    assert got[0][:3] == (0, "failed", 1) and got[0][3].startswith("gave up after 3600")
+    assert got[1][:3] == (1, "pending", 1)
+    assert got[2][:3] == (2, "pending", 0)
+
+
+async def test_age_counts_from_a_requeue(db: Database, db_url: str) -> None:
+    """queued_at (set by a redelivery) wins over inserted_at for the age."""
+    rows = await claimed_dms(db, "ann", 1)
+    sql(
+        db_url,
+        "update interactions set inserted_at = now() - interval '2 hours', queued_at = now()",
+    )
+    out = Outcome(rows[0].id, "ann", 0, "dm", "pending", rows[0].run_id, 1.0, "x", max_age_s=3600)
+    await outbox.record(db, [out])
+    assert sql(db_url, "select status from interactions") == [("pending",)]

@@ -236,7 +236,9 @@ def render(rows: list[Row], seconds: float, failed: int) -> str:
         "200/202 or 503 with `Retry-After` and a JSON error, and the run complete; (7) see the",
         "table; (8) every row generated, live items included, delivered once, none twice, and",
         "live items stored at the configured rate ±25% in every window, through the kill, the",
-        "stop and the rolling restart.",
+        "stop and the rolling restart; (9) `/readyz` stayed 200",
+        "with the circuit open, no row failed, probes at most one per interval, and the attempt",
+        "log kept the refused requests.",
         "",
         f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {cpu}: {len(rows)} scenarios"
         f" recorded, {failed} failed, {seconds:.0f} s in all.",

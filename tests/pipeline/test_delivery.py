@@ -113,3 +113,24 @@ def test_body_and_webhook_id() -> None:
     assert json.loads(request_body(batch)) == {"interactions": [{"n": 0}, {"n": 1}, {"n": 2}]}
     assert webhook_id(batch) == webhook_id(list(reversed(batch)))
     assert webhook_id(batch) != webhook_id(batch[:2])
+
+
+async def test_failures_that_open_the_circuit_give_their_attempts_back() -> None:
+    """Below the threshold an attempt counts; once the circuit is open it is refunded."""
+    d = deliverer(answering(503), circuit_failure_threshold=2)
+    first = await d.deliver(rows(2, attempts=3))
+    assert {(o.status, o.refund) for o in first} == {("pending", False)}
+    second = await d.deliver(rows(2, attempts=3))  # the second failure opens the circuit
+    assert d.breaker.is_open
+    assert {(o.status, o.refund, o.retry_in_s) for o in second} == {("pending", True, 0.0)}
+
+
+async def test_410_gone_reports_the_user_and_refunds() -> None:
+    """410 Gone tells on_gone about the user; rows stay pending with the attempt given back."""
+    d = deliverer(answering(410))
+    gone: list[tuple[str, str]] = []
+    d.on_gone = lambda user, reason: gone.append((user, reason))
+    out = await d.deliver(rows(2))
+    assert {(o.status, o.refund) for o in out} == {("pending", True)}
+    assert gone == [("u", "HTTP 410: nope")]
+    assert not d.breaker.is_open

@@ -13,6 +13,7 @@ from conftest import sql
 from sim.db import Database, outbox, users
 from sim.db.outbox import Claimed, NewRow, Outcome
 from sim.metrics import Metrics
+from sim.pipeline.breaker import FREE, Pass
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
@@ -24,7 +25,7 @@ class Accepting(Deliverer):
 
     batches: list[list[str]]
 
-    async def deliver(self, rows: Sequence[Claimed]) -> list[Outcome]:
+    async def deliver(self, rows: Sequence[Claimed], ticket: Pass = FREE) -> list[Outcome]:
         self.batches.append([r.user_id for r in rows])
         return [Outcome(r.id, r.user_id, r.seq, r.kind, "sent", r.run_id) for r in rows]
 

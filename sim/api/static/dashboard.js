@@ -80,6 +80,7 @@
     c.toggle.type = "button";
     c.toggle.addEventListener("click", () => toggle(userId, c.toggle.dataset.action));
     actions.appendChild(c.toggle);
+    actions.appendChild(redeliverButton(userId));
     tr.cells_ = c;
     return tr;
   }
@@ -150,6 +151,7 @@
     if (name === "users") {
       setConn("live", "live");
       render(payload);
+      renderOutage(payload);
     } else if (name === "problem") {
       setConn("connecting", "database slow");
       updated.textContent = payload.message;
@@ -267,6 +269,52 @@
   nextPage.addEventListener("click", () => {
     if (page.next !== null) turnPage(page.next);
   });
+  // --- the main app's circuit breaker, redelivery and the last errors ---------------------
+  const banner = document.getElementById("circuit-banner");
+  const errorsPanel = document.getElementById("errors-panel");
+  const errorsBody = document.querySelector("#errors tbody");
+
+  function renderOutage(doc) {
+    const c = doc.circuit;
+    const open = !!c && c.state !== "closed";
+    banner.hidden = !open;
+    if (open) {
+      const next = c.next_probe_at ? new Date(c.next_probe_at).toLocaleTimeString() : "now";
+      banner.textContent =
+        "The main app is not answering: delivery is paused since " +
+        new Date(c.opened_at).toLocaleTimeString() + " (" + (c.last_error || "error") + "). " +
+        c.probes + " probes so far, next at " + next + "; no attempts are spent meanwhile.";
+    }
+    const errors = doc.recent_errors || [];
+    errorsPanel.hidden = errors.length === 0;
+    errorsBody.replaceChildren();
+    for (const e of errors) {
+      const tr = document.createElement("tr");
+      const at = new Date(e.at).toLocaleTimeString();
+      for (const [text, cls] of [[at], [e.user_id, "user"], [String(e.attempt), "num"], [String(e.items), "num"], [e.error || e.outcome, "error"]]) {
+        cell(tr, cls).textContent = text;
+      }
+      tr.lastChild.title = e.error || "";
+      errorsBody.appendChild(tr);
+    }
+  }
+
+  function redeliverButton(userId) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "redeliver";
+    button.textContent = "Redeliver failed";
+    button.addEventListener("click", async () => {
+      const path = "/v1/users/" + encodeURIComponent(userId) + "/demo/redeliver";
+      try {
+        const doc = await api("POST", path, { statuses: ["failed"] });
+        say("Re-queued " + doc.requeued + " failed interactions of " + userId + ".");
+      } catch (err) {
+        say(userId + ": " + err.message, true);
+      }
+    });
+    return button;
+  }
 
   stream();
 })();
