@@ -27,6 +27,8 @@ from typing import Any
 from sim.db.pool import Conn, Database
 
 __all__ = [
+    "DISABLED",
+    "ENABLED",
     "OUTBOX_CHANNEL",
     "PRUNE_AFTER_LEASES",
     "SHARE_SLACK",
@@ -44,6 +46,9 @@ __all__ = [
 
 #: demo mode on/off, settings changed, users handed over: owners re-check their users
 USERS_CHANNEL = "sim_users"
+#: ``USERS_CHANNEL`` payloads: a user turned on, a user turned off (then the user id), or
+#: ``*`` for users handed over
+ENABLED, DISABLED = "+", "-"
 #: new rows stored (payload: the user id): senders claim
 OUTBOX_CHANNEL = "sim_outbox"
 #: an instance silent for this many leases is removed from the registry

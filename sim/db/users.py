@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sim.db.fleet import USERS_CHANNEL, Fence, Lease, fence_params
+from sim.db.fleet import DISABLED, ENABLED, USERS_CHANNEL, Fence, Lease, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
 
@@ -159,7 +159,7 @@ async def _enable_owned(
         )
         row = _user(await cur.fetchone()) or row
     if started:
-        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, user_id))
+        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, ENABLED + user_id))
     return row, started
 
 
@@ -186,7 +186,7 @@ async def _disable(conn: Conn, user_id: str) -> UserRow | None:
     )
     row = _user(await cur.fetchone())
     if row is not None:  # its owner, wherever it runs, stops the simulation
-        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, user_id))
+        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, DISABLED + user_id))
     return row
 
 

@@ -20,7 +20,7 @@ import trio
 
 from sim import __version__
 from sim.db import Database, fleet, users
-from sim.db.fleet import Beat, Lease
+from sim.db.fleet import DISABLED, ENABLED, Beat, Lease
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import DatabaseError
 from sim.metrics import Metrics
@@ -149,8 +149,15 @@ class Supervisor:
                 await self._start(user_id)
         self.beats += 1
 
-    def poke(self, _payloads: frozenset[str] | None = None) -> None:
-        """Run an ownership round now (a user was enabled, disabled or handed over)."""
+    def poke(self, changes: frozenset[str] | None = None) -> None:
+        """Run an ownership round now, unless ``changes`` (``USERS_CHANNEL`` payloads)
+        leave this instance as it is: users it started itself turned on, others off."""
+        if changes is not None and all(
+            (c[:1] == ENABLED and c[1:] in self._users)
+            or (c[:1] == DISABLED and c[1:] not in self._users)
+            for c in changes
+        ):
+            return
         self._poke.set()
 
     def running(self) -> list[str]:
