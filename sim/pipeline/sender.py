@@ -95,15 +95,18 @@ class Sender:
             ticket = await self.deliverer.breaker.admit()
             async with self._in_flight:
                 self._rung = False  # this claim sees every row stored until now
-                try:
-                    rows = await outbox.claim(
-                        self.db,
-                        1 if ticket.probe else s.send_batch_size,
-                        s.lease_s,
-                        after=self._after,
-                    )
-                except DatabaseError as exc:
-                    claim_error = exc
+                # shielded (and bounded): a claim cancelled after its commit would leave its
+                # rows `sending` until the lease ends; finished, they are released below
+                with trio.CancelScope(shield=True), trio.move_on_after(s.batch_timeout_s):
+                    try:
+                        rows = await outbox.claim(
+                            self.db,
+                            1 if ticket.probe else s.send_batch_size,
+                            s.lease_s,
+                            after=self._after,
+                        )
+                    except DatabaseError as exc:
+                        claim_error = exc
                 if rows:
                     self._after = rows[-1].user_id
                     if len(rows) == s.send_batch_size:
