@@ -67,7 +67,12 @@ async def test_attempt_log_pages_by_keyset(settings: Settings) -> None:
     async with stack(signed) as st:
         await st.set_faults(error_rate=1.0, status=503, retry_after_s=0)
         await st.enable("cat", seed=1, videos=0, comments=0, dms=10)
-        await st.wait_for("cat", lambda d: d["counts"]["failed"] + d["counts"]["pending"] == 10)
+        with trio.fail_after(30):  # until a refused request is in the log
+            while True:
+                r = await st.sim.get("/v1/users/cat/deliveries", params={"limit": 1})
+                if r.json()["items"]:
+                    break
+                await trio.sleep(0.05)
         await st.set_faults(error_rate=0.0)
         await st.wait_settled("cat")
         seen: list[dict[str, Any]] = []
