@@ -74,7 +74,7 @@ class Settings:
     # --- recording delivery results -------------------------------------------
     record_batch_size: int = _opt(2500, lo=1, hi=50_000)
     record_concurrency: int = _opt(2, lo=1, hi=64)
-    record_flush_interval_s: float = _opt(0.05, lo=0.001, hi=60)
+    record_flush_interval_s: float = _opt(0.05, lo=0.001, hi=3600)
     batch_timeout_s: float = _opt(10.0, lo=0.05, hi=600)
     record_max_retries: int = _opt(5, lo=0, hi=1000)
     record_backlog: int = _opt(20_000, lo=1, hi=10_000_000)

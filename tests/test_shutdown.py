@@ -1,6 +1,6 @@
 """SIGTERM on ``make run`` with the bundled sink: sim exits promptly and stops delivering.
 
-sim is served as ``make run`` serves it (``hypercorn -c hypercorn.toml sim.app:app``, one
+sim is served as ``make run`` serves it (``hypercorn -c hypercorn.toml 'sim.app:create_app()'``, one
 worker process), delivering to its own ``/sink`` while a user's burst is on its way.
 How long the exit took is reported (``exit_after_sigterm_s`` in the test's report), not
 asserted against a tight bound: timings on a busy machine belong in the docs.
@@ -33,7 +33,7 @@ def sim(db_url: str, tmp_path: Path) -> Any:
     """sim under hypercorn on the test's database, delivering to its own bundled sink."""
     service = Service(
         "sim",
-        "sim.app:app",
+        "sim.app:create_app()",
         {
             "DATABASE_URL": db_url,
             "SIM_DATA_DIR": str(tmp_path / "data"),

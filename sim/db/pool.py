@@ -114,8 +114,6 @@ class Database:
         self._closing = trio.Event()
         self._closed = trio.Event()
         self.connection_errors = 0
-        #: ``trio.current_time()`` of the last transaction that committed (None: none yet)
-        self.last_commit_at: float | None = None
 
     # --- lifetime -----------------------------------------------------------------
     async def run(
@@ -242,21 +240,30 @@ class Database:
                 await pool.putconn(conn)
 
         try:
-            result: T = await trio_asyncio.aio_as_trio(on_aio, loop=loop)()
-            self.last_commit_at = trio.current_time()
-            return result
+            return await trio_asyncio.aio_as_trio(on_aio, loop=loop)()  # type: ignore[no-any-return]
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
             if isinstance(exc, psycopg.OperationalError):
                 self.connection_errors += 1
             raise map_error(exc) from exc
 
     async def ping(self, timeout_s: float) -> None:
-        """One round trip, bounded by ``timeout_s``; raises a ``DatabaseError``."""
+        """One round trip, bounded by ``timeout_s``, that never queues for a pooled
+        connection: with requests already waiting for one, it connects afresh, outside
+        the pool (a probe must not wait behind the load it reports on). Raises a
+        ``DatabaseError``."""
+        loop = self._loop
         try:
             with trio.fail_after(timeout_s):
-                await self.transaction(_ping, timeout_s=timeout_s)
+                if not self.stats().get("requests_waiting", 0):
+                    await self.transaction(_ping, timeout_s=timeout_s)
+                elif loop is None:
+                    raise DatabaseUnavailable("the database is not open")
+                else:
+                    await trio_asyncio.aio_as_trio(_connect_once, loop=loop)(self.conninfo)
         except trio.TooSlowError as exc:
             raise DatabaseUnavailable(f"database did not answer within {timeout_s}s") from exc
+        except (psycopg.Error, OSError) as exc:
+            raise map_error(exc) from exc
 
     def stats(self) -> dict[str, int]:
         """The pool's counters (``pool_size``, ``pool_available``, ``requests_waiting``, ...)."""
@@ -309,3 +316,9 @@ async def _ping(conn: Conn) -> None:
 
     (A ``select 1`` here cost three more: BEGIN, the query, COMMIT.)
     """
+
+
+async def _connect_once(conninfo: str) -> None:
+    """Connect, and close again: the server answered (the handshake is the round trip)."""
+    conn = await psycopg.AsyncConnection.connect(conninfo, application_name="sim-probe")
+    await conn.close()

@@ -2,22 +2,19 @@
 
 Both answer within the probe's own timeout (``SIM_READYZ_TIMEOUT_S``) also when sim is
 overloaded: ``/healthz`` touches nothing but the runtime, and ``/readyz`` never joins the
-queue for a pooled connection. With requests waiting for one, a transaction committed
-within the timeout shows that the database answers (200); without such a commit, 503
-``overloaded`` at once. With none waiting, it pings, and the round trip gets half the
-timeout: the other half is for the request to reach the handler and the answer to leave
-while the event loop is busy with everything else.
+queue for a pooled connection (``Database.ping`` connects afresh while requests wait for
+one). Its round trip gets half the timeout: the other half is for the request to reach
+the handler and the answer to leave while the event loop is busy with everything else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import trio
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response, tag
 
-from sim.errors import DatabaseError, PoolExhausted
+from sim.errors import DatabaseError
 from sim.web.errors import error_response
 from sim.web.lifecycle import service
 from sim.web.schemas import ErrorBody, Health, Ready
@@ -49,19 +46,10 @@ async def healthz() -> Response:
 async def readyz() -> Response | tuple[Any, int]:
     """The database answers within ``SIM_READYZ_TIMEOUT_S`` (503 if overloaded); pool statistics."""
     rt = service()
-    timeout_s = rt.settings.readyz_timeout_s
-    waiting = rt.db.stats().get("requests_waiting", 0)
-    if waiting:  # a ping would wait behind them: judge by the commits they make
-        committed = rt.db.last_commit_at
-        if committed is None or trio.current_time() - committed > timeout_s:
-            return _not_ready(
-                PoolExhausted(f"database overloaded: {waiting} requests waiting, no commit")
-            )
-    else:
-        try:
-            await rt.db.ping(timeout_s * PING_SHARE)
-        except DatabaseError as exc:
-            return _not_ready(exc)
+    try:
+        await rt.db.ping(rt.settings.readyz_timeout_s * PING_SHARE)
+    except DatabaseError as exc:
+        return _not_ready(exc)
     return jsonify({"status": "ready", "pool": rt.db.stats(), **rt.readiness()})
 
 

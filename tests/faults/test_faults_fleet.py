@@ -41,7 +41,7 @@ class Fleet:
         for i in range(INSTANCES):
             sim = Service(
                 f"sim{i}",
-                "sim.app:app",
+                "sim.app:create_app()",
                 {
                     **SIM_ENV,
                     **FLEET_ENV,
