@@ -127,7 +127,12 @@ async def test_readyz_shows_the_circuit_and_stays_200(settings: Settings) -> Non
                 if r.json()["circuit"]["state"] != "closed":
                     break
                 await trio.sleep(0.05)
-        board = (await st.sim.get("/dashboard/api/users")).json()
+        with trio.fail_after(20):  # the attempt log is written in batches, behind delivery
+            while True:
+                board = (await st.sim.get("/dashboard/api/users")).json()
+                if board["recent_errors"]:
+                    break
+                await trio.sleep(0.05)
         assert board["circuit"]["state"] in ("open", "half_open")
         assert board["recent_errors"][0]["error"].startswith("HTTP 503")
         metrics = (await st.sim.get("/metrics")).text
