@@ -244,7 +244,7 @@ def _scale(points: list[ScalePoint]) -> list[str]:
         "(385 videos, 4,808 comments, 4,807 DMs), all turned on at once. Time is "
         "PostgreSQL's own: first `enabled_at` to last `live_at` (set when a user's last "
         "initial item is recorded). Peak RSS is the kernel's high-water mark (VmHWM) of "
-        "the hypercorn worker that runs sim. Generation alone is `FakerProvider` + "
+        "the hypercorn worker that runs sim. Generation alone is `OfflineProvider` + "
         "`to_rows` in a separate process, no database (up to 100,000 items).",
         "",
     ]

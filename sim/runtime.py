@@ -17,7 +17,7 @@ import trio
 from sim.db import Database, DatabaseLocation, apply_migrations, locate_database, outbox
 from sim.errors import DatabaseUnavailable
 from sim.metrics import Metrics
-from sim.pipeline.content import ContentProvider, FakerProvider
+from sim.pipeline.content import ContentProvider, OfflineProvider
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
@@ -37,7 +37,7 @@ class Runtime:
         settings: Settings,
         *,
         pipeline: bool = True,
-        provider_factory: Callable[[], ContentProvider] = FakerProvider,
+        provider_factory: Callable[[], ContentProvider] = OfflineProvider,
     ) -> None:
         self.settings = settings
         self.with_pipeline = pipeline

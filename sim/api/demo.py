@@ -31,6 +31,7 @@ from sim.api.schemas import (
 from sim.db import users
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import InvalidInput, NotFound
+from sim.pipeline.content import DemoSpec, niche_of
 
 __all__ = ["USER_ID", "demo", "status_document", "validate_user_id"]
 
@@ -72,6 +73,7 @@ def status_document(row: UserRow, counts: dict[str, int]) -> dict[str, Any]:
         "seed": row.seed,
         "last_error": row.last_error,
         "restarts": row.restarts,
+        "niche": row.niche,
     }
 
 
@@ -139,7 +141,8 @@ async def enable(user_id: str) -> tuple[Response, int]:
     if req.comments and not req.videos:
         raise InvalidInput("comments need at least one video", field="videos")
     seed = req.seed if req.seed is not None else random.SystemRandom().randrange(2**53)
-    cfg = DemoConfig(req.videos, req.comments, req.dms, float(req.live_per_minute), seed)
+    niche = req.niche or niche_of(DemoSpec(0, 0, 0, seed)).key
+    cfg = DemoConfig(req.videos, req.comments, req.dms, float(req.live_per_minute), seed, niche)
     _, started = await rt.pipeline().enable(user_id, cfg)
     return await _status_response(user_id, 202 if started else 200)
 

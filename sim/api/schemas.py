@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart_schema import OpenAPIProvider, document_response
 from werkzeug.routing import BaseConverter, Rule
 
+from sim.pipeline.content import NICHE_KEYS
+
 __all__ = [
     "USER_ID_PATTERN",
     "Counts",
@@ -72,6 +74,12 @@ class DemoRequest(BaseModel):
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="same seed, same content; random when omitted"
     )
+    niche: str | None = Field(
+        None,
+        pattern=f"^({'|'.join(NICHE_KEYS)})$",
+        json_schema_extra={"enum": list(NICHE_KEYS)},
+        description="what the account's content is about; derived from the seed when omitted",
+    )
 
 
 class Counts(BaseModel):
@@ -98,6 +106,7 @@ class DemoStatus(BaseModel):
     seed: int
     last_error: str | None
     restarts: int
+    niche: str | None = Field(None, description="what the account's content is about")
 
 
 class InteractionsQuery(BaseModel):

@@ -12,6 +12,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -21,7 +22,7 @@ from sim.db import Database, outbox, users
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import DatabaseError
 from sim.metrics import Metrics
-from sim.pipeline.content import ContentProvider, DemoSpec, Draft, FakerProvider
+from sim.pipeline.content import ContentProvider, DemoSpec, Draft, OfflineProvider
 from sim.pipeline.sender import Sender
 from sim.pipeline.store import to_rows
 from sim.pipeline.timing import Wakeup, backoff_s
@@ -55,7 +56,7 @@ class Supervisor:
         metrics: Metrics,
         sender: Sender,
         *,
-        provider_factory: Callable[[], ContentProvider] = FakerProvider,
+        provider_factory: Callable[[], ContentProvider] = OfflineProvider,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -182,7 +183,7 @@ class Supervisor:
         row = await users.get_user(self.db, handle.user_id)
         if row is None or not row.enabled:
             return
-        spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
+        spec = DemoSpec(row.videos, row.comments, row.dms, row.seed, row.niche)
         if self._provider is None:
             # one for all users: every item is a pure function of its user's spec, and
             # a provider per user cost 35 ms and a fan cache of up to a few MB each
@@ -225,19 +226,18 @@ class Supervisor:
             row.dms,
             f", resuming after {skip}" if skip else "",
         )
-        batches = provider.initial(spec, self.settings.store_batch_size)
-        while True:
-            await self._buffer.acquire()  # before generating: the slot bounds memory
-            handle.buffered += 1
-            batch = next(batches, None)
-            if batch is None or batch[-1].seq < skip:
-                handle.buffered -= 1
-                self._buffer.release()
+        batches = provider.initial_batches(spec, self.settings.store_batch_size, skip)
+        async with aclosing(batches):
+            while True:
+                await self._buffer.acquire()  # before generating: the slot bounds memory
+                handle.buffered += 1
+                batch = await anext(batches, None)
                 if batch is None:
+                    handle.buffered -= 1
+                    self._buffer.release()
                     return
-                continue
-            await send.send(([d for d in batch if d.seq >= skip], False))
-            batch = None  # not kept alive while waiting for the next slot
+                await send.send((batch, False))
+                batch = None  # not kept alive while waiting for the next slot
 
     async def _store(
         self,
@@ -328,7 +328,7 @@ class Supervisor:
         try:
             while True:
                 await trio.sleep(rng.expovariate(rate_per_s))  # Poisson arrivals
-                draft = provider.live(spec, n)
+                draft = await provider.live_item(spec, n)
                 await send.send(([replace(draft, seq=row.initial_total + n)], True))
                 n += 1
         finally:
