@@ -14,8 +14,13 @@ COMMENT_RULES: dict[str, list[str]] = {
     "question": [
         "{|{question_pre}|{question_pre}} {question_body} {|{question_post}|{question_post}}"
     ],
-    "suggestion": ["{|{suggestion_pre}} {suggestion_body} {|{suggestion_post}|{suggestion_post}}"],
-    "criticism": ["{|{criticism_pre}} {criticism_body} {|{criticism_post}|{criticism_post}}"],
+    "suggestion": [
+        "{|{suggestion_pre}|{suggestion_pre}} {suggestion_body} "
+        "{|{suggestion_post}|{suggestion_post}}"
+    ],
+    "criticism": [
+        "{|{criticism_pre}|{criticism_pre}} {criticism_body} {|{criticism_post}|{criticism_post}}"
+    ],
     "joke": ["{|{joke_pre}|{joke_pre}} {joke_body} {|{joke_post}|{joke_post}}"],
     "spam": ["{spam_body} {|{spam_post}|{spam_post}}"],
     "suggestion_pre": [
@@ -73,6 +78,8 @@ COMMENT_RULES: dict[str, list[str]] = {
     ],
     # --- intent bodies --------------------------------------------------------------------
     "praise_body": [
+        "{ts} {part} of the {t} {was_great}{end}",
+        "The bit at {ts} in the {t} video {was_great}{end}",
         "{wow} {this_t} {is_good}{end}",
         "{wow} your {t} {looks_good}{end}",
         "{part} in this {t} video {was_great}{end}",
@@ -87,10 +94,12 @@ COMMENT_RULES: dict[str, list[str]] = {
         "{thanks} for the {t}, {you_are}{end}",
     ],
     "question_body": [
+        "At {ts}, {n_ask}?",
+        "What {did you use|was that} at {ts} {in|for} the {t}?",
         "{q_open} {n_ask}?",
         "{n_ask}? {q_close}",
         "{Loved|Great|Nice} {t}! {n_ask}?",
-        "Did you really do the {t} {detail}? {How|Asking because} {i_struggle}",
+        "{Honest|Real|Serious} question about the {t}: {n_ask}?",
         "{q_open} where can I find more about the {t}?",
         "{n_ask}?? {q_close}",
         "{Is there|Will there be|Any chance of|Are you doing} a {part 2|follow-up|longer "
@@ -98,6 +107,7 @@ COMMENT_RULES: dict[str, list[str]] = {
         "{q_open} {n_ask}? {detail_q}",
     ],
     "suggestion_body": [
+        "The {t} bit at {ts} deserves its own video",
         "{sugg_open} {n_tip}{end_soft}",
         "{Love|Loved|Really enjoyed} the {t}, {but_maybe} {n_tip}{end_soft}",
         "Request: {n_tip}{end_soft}",
@@ -105,6 +115,7 @@ COMMENT_RULES: dict[str, list[str]] = {
         "Small idea for the next {t} video: {n_tip}",
     ],
     "criticism_body": [
+        "The {t} part at {ts} {was_off}{end_neg}",
         "{crit_open} {n_gripe}{end_neg}",
         "{n_gripe}. {crit_close}",
         "Kind of {let_down} by this {t} video, {n_gripe}{end_neg}",
@@ -112,6 +123,7 @@ COMMENT_RULES: dict[str, list[str]] = {
         "Not your best {t} {honestly_neg}, {n_gripe}",
     ],
     "joke_body": [
+        "{n_joke} ({ts} had me {dying|crying|on the floor|wheezing})",
         "{n_joke} {laugh}",
         "POV: {n_joke} {laugh}",
         "{n_joke}. {laugh}",
@@ -122,7 +134,7 @@ COMMENT_RULES: dict[str, list[str]] = {
         "{spam_praise} {t} {video|content}! {promo} {link}",
         "{🔥🔥|💯💯|👏👏} {t} {promo} {link}",
         "Want more views on your {t} videos? {dm_me}",
-        "I make {field} content too, loved the {t} one! {follow_back}",
+        "I make {field} content too, {loved|enjoyed|liked} the {t} one! {follow_back}",
         "{Nice|Great|Dope} {t}! {I post|I also post|We share} {field} {reels|videos|tips} "
         "{daily|every week}, {follow_back}",
         "Who else is here from the {t} trend? {promo} {link}",
@@ -149,6 +161,8 @@ COMMENT_RULES: dict[str, list[str]] = {
         "{handle} {disagreeing}, I did the {t} {detail} and it {worked}",
     ],
     # --- pieces --------------------------------------------------------------------------
+    "ts": ["{0|1|2|3|4}:{0|1|2|3|4|5}{0|1|2|3|4|5|6|7|8|9}"],
+    "was_off": ["{felt rushed|was confusing|made no sense to me|was way too loud|dragged on}"],
     "wow": [
         "{Wow|Okay wow|Honestly|Not gonna lie|Ngl|Omg|Wait|Yes|Whoa|Okay}[,]",
         "{Obsessed|Amazing|Stunning|Love it}[!]",

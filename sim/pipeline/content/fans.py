@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from random import Random
 
 from faker import Faker
 
@@ -40,12 +39,11 @@ class Fans:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        rng = Random(mix(seed, _FAN, fan_id))
-        first, a = self._firsts[int(rng.random() * len(self._firsts))]
-        last, b = self._lasts[int(rng.random() * len(self._lasts))]
-        style = int(rng.random() * 4)
-        base = (a + b, f"{a}.{b}", f"{a}_", b + a[:1])[style] or "fan"
-        digit = int(rng.random() * 10)
+        h = mix(seed, _FAN, fan_id)  # 64 bits: 9 for each name, 2 for the style, the digit
+        first, a = self._firsts[h & 511]
+        last, b = self._lasts[(h >> 9) & 511]
+        base = (a + b, f"{a}.{b}", f"{a}_", b + a[:1])[(h >> 18) & 3] or "fan"
+        digit = (h >> 20) % 10
         fan = {"handle": f"@{base}{fan_id * 10 + digit}", "name": f"{first} {last}"}
         if fan_id < FAN_CACHE_MAX:
             if len(self._cache) >= 4 * FAN_CACHE_MAX:

@@ -1,7 +1,8 @@
 """The offline content provider: coherent, niche-specific demo content from a template grammar.
 
 Every item is a pure function of the ``DemoSpec`` (live items: of the spec and the item
-number). Each item draws from its own ``Random`` seeded with a 64-bit value derived with a
+number). The initial comments draw from one ``Random`` stream, the DM threads from another,
+each video and each live item from its own, all seeded with 64-bit values derived with a
 splitmix64 mix (never ``hash()`` or global random state), so output does not depend on the
 batch size, the process or the call order. Cross-item structure (video ages and popularity,
 replies, DM threads) is derived from cheap per-index values, not from a global shuffle.
@@ -21,7 +22,7 @@ import trio
 from sim.pipeline.content.dms import SCRIPTS
 from sim.pipeline.content.fans import ACCOUNT, Fans
 from sim.pipeline.content.mix import COMMENT_INTENTS, DM_PURPOSES, LANGUAGE, pick
-from sim.pipeline.content.model import DemoSpec, Draft, fold, mix, unit
+from sim.pipeline.content.model import DemoSpec, Draft, mix, unit
 from sim.pipeline.content.niches import NICHE_KEYS, NICHES, Niche
 from sim.pipeline.content.writer import VideoPlan, Writer
 
@@ -44,6 +45,12 @@ _LIKES_FACTOR = {"spam": 0.0, "criticism": 0.5, "joke": 2.0, "praise": 1.2}
 # tags keeping the derived seed streams apart
 (_VIDEO, _COMMENT, _THREAD, _LIVE, _LIVE_KIND, _VIDEO_AGE, _VIDEO_POP) = range(1, 8)
 (_NICHE, _VIDEO_TEXT, _LIVE_REPLY, _LIVE_VIDEO, _LIVE_FAN, _PURPOSE) = range(9, 15)
+
+
+#: a DM message before it has a seq: author, text, extra, age
+_Message = tuple[dict[str, str], str, dict[str, Any], float]
+_THREAD_LENGTHS = (1, 2, 3, 4, 5)
+_THREAD_CUM = tuple(c / 100 for c in accumulate((30, 28, 20, 13)))  # the rest: 5 messages
 
 
 def niche_of(spec: DemoSpec) -> Niche:
@@ -160,23 +167,22 @@ class OfflineProvider:
         cum = list(accumulate(weights))
         pool = _pool_size(spec)
         recent: dict[int, list[tuple[str, float, int]]] = {}
-        thread: list[Draft] = []
-        c = k = 0
+        thread: list[_Message] = []
+        k = 0
         t = -1
         rest = nc + nd
         prev_seq: int | None = None
-        prefix = mix(seed, _COMMENT)
+        comments, threads = Random(mix(seed, _COMMENT)), Random(mix(seed, _THREAD))
         for j in range(rest):
             seq = nv + j
             if (j + 1) * nc // rest > j * nc // rest:  # spreads comments evenly among DMs
-                yield self._comment(spec, seq, c, plans, ages, cum, pool, recent, prefix)
-                c += 1
+                yield self._comment(spec, seq, plans, ages, cum, pool, recent, comments)
                 continue
             if k == len(thread):
                 t, k, prev_seq = t + 1, 0, None
-                thread = self._thread(seed, niche, t, rest - j)
-            msg = thread[k]
-            yield Draft("dm", seq, msg.author, msg.text, msg.age_s, None, msg.extra, prev_seq)
+                thread = self._thread(seed, niche, t, rest - j, threads)
+            author, text, extra, age = thread[k]
+            yield Draft("dm", seq, dict(author), text, age, None, extra, prev_seq)
             prev_seq = seq
             k += 1
 
@@ -196,15 +202,14 @@ class OfflineProvider:
         self,
         spec: DemoSpec,
         seq: int,
-        c: int,
         plans: list[VideoPlan],
         ages: list[float],
         cum: list[float],
         pool: int,
         recent: dict[int, list[tuple[str, float, int]]],
-        prefix: int,
+        stream: Random,
     ) -> Draft:
-        rng = Random(fold(prefix, c))
+        rng = stream
         v = min(len(cum) - 1, bisect_right(cum, rng.random() * cum[-1]))
         fan = self._fans.get(spec.seed, int(pool * rng.random() ** 2))
         upper = ages[v]
@@ -250,24 +255,25 @@ class OfflineProvider:
         parent_seq = parent[2] if parent else None
         return Draft("comment", seq, dict(fan), said.text, age, v, extra, parent_seq)
 
-    def _thread(self, seed: int, niche: Niche, t: int, remaining: int) -> list[Draft]:
+    def _thread(
+        self, seed: int, niche: Niche, t: int, remaining: int, rng: Random
+    ) -> list[_Message]:
         """Messages of initial DM thread t, oldest first (seq and parent set by the caller)."""
-        rng = Random(mix(seed, _THREAD, t))
-        length = min(remaining, rng.choices((1, 2, 3, 4, 5), (30, 28, 20, 13, 9))[0])
+        length = min(remaining, _THREAD_LENGTHS[bisect_right(_THREAD_CUM, rng.random())])
         age = rng.uniform(MIN_THREAD_AGE_S, DM_SPAN_S)
         messages = []
         for k in range(length):
-            msg = self._message(seed, niche, t, k, rng, age)
+            msg = self._message(seed, niche, t, k, rng, round(age, 3))
             if msg is None:
                 break
             messages.append(msg)
-            mean = 3_600.0 if k + 1 < length and msg.author is ACCOUNT else 1_200.0
+            mean = 3_600.0 if msg[0] is ACCOUNT else 1_200.0  # the account answers slower
             age -= min(age / 2, max(5.0, rng.expovariate(1 / mean)))
         return messages
 
     def _message(
         self, seed: int, niche: Niche, t: int, k: int, rng: Random, age: float
-    ) -> Draft | None:
+    ) -> _Message | None:
         """Message k of thread t (None past the end of its script)."""
         purpose, fan, ctx = self._thread_context(seed, niche, t)
         script = SCRIPTS[purpose]
@@ -281,8 +287,7 @@ class OfflineProvider:
             "direction": "outbound" if direction == "out" else "inbound",
             **_labels(niche, ctx["t"], purpose, sentiment),
         }
-        author = ACCOUNT if direction == "out" else fan
-        return Draft("dm", -1, dict(author), text, round(age, 3), None, extra)
+        return (ACCOUNT if direction == "out" else fan), text, extra, age
 
     def _thread_context(
         self, seed: int, niche: Niche, t: int
@@ -355,5 +360,6 @@ class OfflineProvider:
             t, k, prev = spec.dms + n, 0, None
         msg = self._message(spec.seed, niche, t, k, Random(mix(spec.seed, _LIVE, n)), 0.0)
         assert msg is not None
+        author, text, extra, _ = msg
         parent = spec.total + prev if prev is not None else None
-        return Draft("dm", spec.total + n, msg.author, msg.text, 0.0, None, msg.extra, parent)
+        return Draft("dm", spec.total + n, dict(author), text, 0.0, None, extra, parent)
