@@ -15,7 +15,7 @@ from sim.api.health import health
 from sim.api.lifecycle import app_from_env, attach_runtime
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
-from sim.pipeline.content import ContentProvider, OfflineProvider
+from sim.pipeline.content import ContentProvider
 from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink import register_sink
@@ -30,7 +30,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     configure_logs: bool = True,
-    provider_factory: Callable[[], ContentProvider] = OfflineProvider,
+    provider_factory: Callable[[], ContentProvider] | None = None,
 ) -> QuartTrio:
     """Build the app; its runtime starts before serving and stops after."""
     settings = settings or Settings.from_env()

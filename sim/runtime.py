@@ -17,7 +17,8 @@ import trio
 from sim.db import Database, DatabaseLocation, apply_migrations, locate_database, outbox
 from sim.errors import DatabaseUnavailable
 from sim.metrics import Metrics
-from sim.pipeline.content import ContentProvider, OfflineProvider
+from sim.pipeline.content import ContentProvider
+from sim.pipeline.content.factory import content_provider, llm_http_client
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.sender import Sender
@@ -37,7 +38,7 @@ class Runtime:
         settings: Settings,
         *,
         pipeline: bool = True,
-        provider_factory: Callable[[], ContentProvider] = OfflineProvider,
+        provider_factory: Callable[[], ContentProvider] | None = None,  # None: from settings
     ) -> None:
         self.settings = settings
         self.with_pipeline = pipeline
@@ -105,7 +106,11 @@ class Runtime:
             max_connections=s.http_concurrency, max_keepalive_connections=s.http_concurrency
         )
         timeout = httpx.Timeout(s.request_timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        async with (
+            httpx.AsyncClient(timeout=timeout, limits=limits) as client,
+            llm_http_client(s) as llm_http,
+        ):
+            factory = self.provider_factory or partial(content_provider, s, self.metrics, llm_http)
             supervisor: Supervisor | None = None
 
             def on_recorded(per_user: dict[str, Counter[str]]) -> None:
@@ -115,9 +120,7 @@ class Runtime:
             recorder = Recorder(s, self.metrics, partial(outbox.record, db), listener=on_recorded)
             deliverer = Deliverer(client, s, self.metrics)
             sender = Sender(db, s, deliverer, recorder)
-            supervisor = Supervisor(
-                db, s, self.metrics, sender, provider_factory=self.provider_factory
-            )
+            supervisor = Supervisor(db, s, self.metrics, sender, provider_factory=factory)
             async with trio.open_nursery() as recording:
                 self.recorder = await recording.start(recorder.run)
                 try:
