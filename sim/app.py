@@ -8,6 +8,7 @@ from collections.abc import Callable
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
+from sim.api.content_view import content_view
 from sim.api.dashboard import dashboard
 from sim.api.demo import demo
 from sim.api.errors import register_error_handlers
@@ -52,6 +53,7 @@ def create_app(
     app.register_blueprint(demo)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
+    app.register_blueprint(content_view)
     register_sink(app, settings)
     attach_runtime(app, runtime, configure_logs=configure_logs)
     return app
