@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from api.test_dashboard import _chromium, _evaluate, chromium
 from conftest import free_port, served
-from test_dashboard import _chromium, _evaluate, chromium
 
 from sim.app import create_app
 from sim.settings import Settings
