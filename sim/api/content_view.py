@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from pydantic import BaseModel, Field
 from quart import Blueprint, Response, jsonify, send_from_directory
-from quart_schema import tag
+from quart_schema import document_response, tag
 
 from sim.api.auth import require_token
 from sim.api.demo import validate_user_id
@@ -24,12 +25,22 @@ from sim.api.schemas import document_errors, document_text
 from sim.db import users
 from sim.errors import NotFound
 
-__all__ = ["content_view", "user_content"]
+__all__ = ["UserContent", "content_view", "user_content"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 LIMITS = {"video": 50, "comment": 500, "dm": 300}  # the first items of each kind shown
 
 content_view = Blueprint("content_view", __name__)
+
+
+class UserContent(BaseModel):
+    """A user's first videos (each with its comments, replies under ``replies``) and DMs."""
+
+    user_id: str
+    niche: str | None
+    videos: list[dict[str, Any]] = Field(description="delivered documents, plus comments")
+    threads: list[dict[str, Any]] = Field(description="{thread_id, messages} in order")
+    limits: dict[str, int] = Field(description="how many items of each kind are shown")
 
 
 def _item(row: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +91,7 @@ async def page() -> Response:
 
 @content_view.get("/dashboard/api/users/<user_id>/content")
 @tag(["dashboard"])
+@document_response(UserContent, 200)
 @document_errors(400, 401, 404, 503)
 async def content(user_id: str) -> Response | tuple[Response, int]:
     """A user's demo content, nested as the main app shows it, with labels."""
