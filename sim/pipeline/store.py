@@ -30,6 +30,7 @@ def to_rows(
     if anchor.tzinfo is None:
         raise ValueError("anchor must be timezone-aware")
     rows = []
+    threads: dict[int, str] = {}  # a thread's messages mostly come in one batch
     for d in drafts:
         ident = interaction_id(run_id, d.seq)
         # videos come first in a run, so video number i has seq i
@@ -49,7 +50,10 @@ def to_rows(
         if d.parent_seq is not None:  # a reply's comment, or the previous message of a thread
             payload["parent_id"] = str(interaction_id(run_id, d.parent_seq))
         if d.kind == "dm" and "thread" in d.extra:
-            payload["thread_id"] = str(thread_id(run_id, d.extra["thread"]))
+            t = d.extra["thread"]
+            if t not in threads:
+                threads[t] = str(thread_id(run_id, t))
+            payload["thread_id"] = threads[t]
         rows.append(
             NewRow(
                 ident,
