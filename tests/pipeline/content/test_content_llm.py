@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import httpx
 import pytest
@@ -159,3 +160,24 @@ async def test_a_hanging_endpoint_meets_the_deadline() -> None:
     assert len(drafts) == 10
     assert count(metrics, "sim_llm_calls_total", outcome="failed") == 2  # posts and DMs
     assert count(metrics, "sim_llm_calls_total", outcome="retry") == 2
+
+
+async def test_llm_text_is_stored_and_delivered(settings: Settings) -> None:
+    """Through the whole pipeline: what the LLM wrote is in the outbox and reaches the sink."""
+    from conftest import served
+    from pipekit import stack
+
+    fake = FakeLLM()
+    async with served(fake_llm_app(fake)) as llm_url:
+        s = settings.replace(llm_base_url=f"{llm_url}/v1")
+        async with llm_http_client(s) as http:
+            factory = partial(content_provider, s, Metrics(), http)
+            async with stack(s, provider_factory=factory) as st:
+                plan = {"videos": 2, "comments": 12, "dms": 6, "live_per_minute": 0, "seed": 1}
+                assert (await st.enable("llm-user", **plan)).status_code == 202
+                doc = await st.wait_settled("llm-user", timeout_s=60)
+                page = await st.sim.get("/v1/users/llm-user/interactions", params={"limit": 50})
+    assert doc["counts"]["sent"] == 20
+    items = page.json()["items"]
+    assert len(items) == 20 and all("Fake" in i["payload"]["text"] for i in items)
+    assert all(i["payload"]["niche"] and i["payload"]["intent"] for i in items)
