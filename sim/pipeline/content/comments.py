@@ -33,8 +33,7 @@ COMMENT_RULES: dict[str, list[str]] = {
         "{Okay so|I have to say it:|Unpopular opinion:|Real talk:}",
     ],
     "joke_pre": [
-        "{Okay but|Honestly|Lol|Not gonna lie|Me at 2am:|Plot twist:|Fun fact:|Update:|True "
-        "story:}",
+        "{Okay but|Honestly|Lol|Not gonna lie|Me at 2am:|Fun fact:|Update:|True story:}",
         "{Day {2|3|4|5|12|40} of|Week {2|3} of} {watching this|rewatching this}:",
     ],
     "spam_post": [
@@ -193,7 +192,7 @@ COMMENT_RULES: dict[str, list[str]] = {
     "end_soft": ["{!|.| 🙏| 🙂|}"],
     "end_neg": ["{.| 😕| 🤷| 😬|}"],
     "q_open": [
-        "{Quick question|Question|Genuine question|Sorry if this is obvious|Hey {creator}}[,|:]"
+        "{Quick question|Question|Genuine question|Sorry if this is obvious|Hey {creator}}{,|:}"
     ],
     "q_close": ["{Asking for a friend|Thanks in advance|Would love to know|Need to know 🙏}"],
     "i_struggle": ["{I never manage to|mine never works|I always mess it up|I keep failing}"],

@@ -32,7 +32,7 @@ NICHE = Niche(
     ),
     titles=(
         ("vlog", "{T} {detail}"),
-        ("tips", "Don't book a {t} before watching this"),
+        ("tips", "Don't book that {t} before watching this"),
         ("review", "Is the {t} overrated? An honest take"),
         ("tutorial", "How I planned a {t} {detail}"),
         ("story", "Everything went wrong on our {t}"),
