@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck faults bench clean
+.PHONY: install run test lint typecheck faults bench content-report clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("sim needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -37,6 +37,10 @@ faults: install
 bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+# the content realism report (about a minute); rewrites CONTENT.md with this run's figures
+content-report: install
+	$(BIN)/python -m bench.content
 
 clean:
 	rm -rf $(VENV) .sim .pytest_cache .mypy_cache .ruff_cache

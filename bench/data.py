@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from sim.pipeline.content import DemoSpec, FakerProvider
+from sim.pipeline.content import DemoSpec, OfflineProvider
 from sim.pipeline.store import to_rows
 
 __all__ = ["demo_spec", "outbox_rows", "seed_users"]
@@ -27,10 +27,10 @@ def outbox_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """COPY tuples (``bench.pg.COPY_COLUMNS``) for ``users`` users of ``per_user`` items each.
 
-    Content, ids and JSON documents come from ``FakerProvider`` and ``to_rows``, the code
+    Content, ids and JSON documents come from ``OfflineProvider`` and ``to_rows``, the code
     sim stores with, so payload sizes and shapes are the real ones.
     """
-    provider = FakerProvider()
+    provider = OfflineProvider()
     anchor = datetime.now(UTC)
     attempts = 1 if status == "sending" else 0
     for u in range(users):

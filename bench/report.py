@@ -283,8 +283,8 @@ def _scale(points: list[ScalePoint]) -> list[str]:
         "burst), all turned on at once. Time is "
         "PostgreSQL's own: first `enabled_at` to last `live_at` (set when a user's last "
         "initial item is recorded). Peak RSS is the kernel's high-water mark (VmHWM) of "
-        "the hypercorn worker that runs sim. Generation alone is `FakerProvider` + "
-        "`to_rows` in a separate process, no database.",
+        "the hypercorn worker that runs sim. Generation alone is `OfflineProvider` + "
+        "`to_rows` in a separate process, no database (up to 100,000 items).",
         "",
     ]
     rows = []

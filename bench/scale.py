@@ -7,7 +7,7 @@ hypercorn exactly as ``make run`` runs it, delivering to the ack-only receiver. 
 is PostgreSQL's own: the first user's ``enabled_at`` to the last user's ``live_at``,
 which sim sets once every initial item of the user is recorded (generate → store →
 deliver → record). Peak RSS is the kernel's high-water mark (VmHWM) of sim's process.
-Generation alone (``FakerProvider`` + ``to_rows``, no database) is timed separately.
+Generation alone (``OfflineProvider`` + ``to_rows``, no database) is timed separately.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ PER_USER = 10_000
 # --- worker side -----------------------------------------------------------------------------
 def generation_rate(args: dict[str, Any]) -> dict[str, Any]:
     """Items per second of sim's generator and row building, without a database."""
-    from sim.pipeline.content import FakerProvider
+    from sim.pipeline.content import OfflineProvider
     from sim.pipeline.store import to_rows
     from sim.settings import Settings
 
     total, per_user = args["total"], args.get("per_user", PER_USER)
     batch = Settings().store_batch_size
-    provider = FakerProvider()
+    provider = OfflineProvider()
     made = 0
     started = time.perf_counter()
     for u in range(max(1, total // per_user)):

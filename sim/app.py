@@ -12,6 +12,7 @@ from functools import partial
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
 
+from sim.api.content_view import content_view
 from sim.api.dashboard import dashboard
 from sim.api.deliveries import deliveries
 from sim.api.demo import demo
@@ -19,7 +20,7 @@ from sim.api.docs import register_docs
 from sim.api.instances import instances
 from sim.api.metrics import metrics
 from sim.api.schemas import SimOpenAPIProvider
-from sim.pipeline.content import ContentProvider, FakerProvider
+from sim.pipeline.content import ContentProvider
 from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink import register_sink
@@ -37,7 +38,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     configure_logs: bool = True,
-    provider_factory: Callable[[], ContentProvider] = FakerProvider,
+    provider_factory: Callable[[], ContentProvider] | None = None,
 ) -> QuartTrio:
     """Build the app; its runtime starts before serving and stops after.
 
@@ -70,6 +71,7 @@ def create_app(
     app.register_blueprint(deliveries)
     app.register_blueprint(metrics)
     app.register_blueprint(dashboard)
+    app.register_blueprint(content_view)
     register_sink(app, settings, lambda: runtime.db)
     attach_service(app, runtime, configure_logs=configure_logs)
     return app

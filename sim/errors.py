@@ -35,6 +35,12 @@ class SimError(Exception):
     code = "internal"
 
 
+class ContentError(SimError):
+    """A content writer (the LLM endpoint) failed or answered something unusable."""
+
+    code = "content"
+
+
 class ConfigError(SimError):
     """A setting is unknown or has a bad value; start-up stops."""
 

@@ -109,7 +109,7 @@ class TextFormatter(logging.Formatter):
 
 
 def _register_secrets(settings: Settings) -> None:
-    redact(settings.api_token, *settings.webhook_secrets)
+    redact(settings.api_token, settings.llm_api_key, *settings.webhook_secrets)
     for secret in settings.webhook_secrets:  # the key part, in case it is logged alone
         redact(secret.removeprefix("whsec_"))
     if settings.database_url:

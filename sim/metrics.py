@@ -156,6 +156,29 @@ class Metrics:
             "sim_owned_users", "Demo users whose simulation this instance owns", registry=r
         )
         self.tasks = Gauge("sim_trio_tasks", "Trio tasks alive in the process", registry=r)
+        # --- LLM content (outcome: ok, retry, failed; fallback reason: bounded set) -----------
+        self.llm_calls = Counter(
+            "sim_llm_calls_total", "LLM Chat Completions calls by outcome", ["outcome"], registry=r
+        )
+        self.llm_tokens = Counter(
+            "sim_llm_tokens_total",
+            "LLM tokens used by kind (prompt, completion)",
+            ["kind"],
+            registry=r,
+        )
+        self.llm_seconds = Histogram(
+            "sim_llm_call_duration_seconds",
+            "LLM call latency (one attempt) by outcome",
+            ["outcome"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+            registry=r,
+        )
+        self.llm_fallbacks = Counter(
+            "sim_llm_fallbacks_total",
+            "LLM batches (or live items) written offline instead, by kind",
+            ["kind"],
+            registry=r,
+        )
         # every bounded label value exists from the start, so a rate() sees the first event
         for kind in KINDS:
             self.generated.labels(kind)

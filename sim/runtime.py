@@ -24,7 +24,8 @@ from sim.errors import DatabaseUnavailable, is_only
 from sim.metrics import Metrics
 from sim.pipeline.attempt_log import AttemptLog
 from sim.pipeline.breaker import Breaker
-from sim.pipeline.content import ContentProvider, FakerProvider
+from sim.pipeline.content import ContentProvider
+from sim.pipeline.content.factory import content_provider, llm_http_client
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.gone import GoneStopper
 from sim.pipeline.recorder import Recorder
@@ -46,7 +47,7 @@ class Runtime:
         settings: Settings,
         *,
         pipeline: bool = True,
-        provider_factory: Callable[[], ContentProvider] = FakerProvider,
+        provider_factory: Callable[[], ContentProvider] | None = None,  # None: from settings
     ) -> None:
         self.settings = settings
         self.with_pipeline = pipeline
@@ -125,7 +126,11 @@ class Runtime:
             max_connections=s.http_concurrency, max_keepalive_connections=keepalive
         )
         timeout = httpx.Timeout(s.request_timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        async with (
+            httpx.AsyncClient(timeout=timeout, limits=limits) as client,
+            llm_http_client(s) as llm_http,
+        ):
+            factory = self.provider_factory or partial(content_provider, s, self.metrics, llm_http)
             supervisor: Supervisor | None = None
 
             def on_recorded(per_user: dict[str, Counter[str]]) -> None:
@@ -157,9 +162,7 @@ class Runtime:
                 on_gone=gone,
             )
             sender = Sender(db, s, deliverer, recorder)
-            supervisor = Supervisor(
-                db, s, self.metrics, sender, provider_factory=self.provider_factory
-            )
+            supervisor = Supervisor(db, s, self.metrics, sender, provider_factory=factory)
             gone.supervisor = supervisor
             async with trio.open_nursery() as recording:
                 self.recorder = await recording.start(recorder.run)

@@ -109,6 +109,17 @@ class Settings:
     sink_retry_after_s: float = _opt(1.0, lo=0.0, hi=3600)
     sink_hang_s: float = _opt(3600.0, lo=0.0, hi=86400)
 
+    # --- LLM content (optional): any OpenAI-compatible Chat Completions endpoint -------------
+    llm_base_url: str | None = None  # e.g. https://api.openai.com/v1; unset → offline content
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_videos_per_call: int = _opt(8, lo=1, hi=100)  # a call writes videos and comments
+    llm_comments_per_call: int = _opt(24, lo=1, hi=500)
+    llm_threads_per_call: int = _opt(6, lo=1, hi=100)  # DM threads get their own calls
+    llm_concurrency: int = _opt(4, lo=1, hi=64)  # calls in flight, all users together
+    llm_timeout_s: float = _opt(60.0, lo=0.1, hi=600)  # per call (each attempt)
+    llm_max_retries: int = _opt(3, lo=0, hi=20)
+
     # --- logging ------------------------------------------------------------------------
     log_level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = _opt("text", choices=("text", "json"))
@@ -126,7 +137,7 @@ class Settings:
                 f"SIM_HEARTBEAT_S ({self.heartbeat_s}) must be at most half of "
                 f"SIM_OWNER_LEASE_S ({self.owner_lease_s}): a lease must outlive a missed beat"
             )
-        for name in ("main_app_url", "public_url"):
+        for name in ("main_app_url", "public_url", "llm_base_url"):
             url = getattr(self, name)
             if url is not None and urlsplit(url).scheme not in ("http", "https"):
                 raise ConfigError(
@@ -162,9 +173,9 @@ class Settings:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("api_token", "webhook_secret") and value:
+            if f.name in ("api_token", "webhook_secret", "llm_api_key") and value:
                 value = "***"
-            elif f.name in ("database_url", "main_app_url") and value:
+            elif f.name in ("database_url", "main_app_url", "llm_base_url") and value:
                 value = mask_url(value)
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out

@@ -14,7 +14,7 @@ import trio
 from quart_trio import QuartTrio
 
 from sim.app import create_app
-from sim.pipeline.content import ContentProvider, FakerProvider
+from sim.pipeline.content import ContentProvider, OfflineProvider
 from sim.runtime import Runtime
 from sim.settings import Settings
 from sim.sink import create_sink_app
@@ -92,7 +92,7 @@ def sink_database(sim_db_url: str) -> str:
 async def stack(
     settings: Settings,
     *,
-    provider_factory: Callable[[], ContentProvider] = FakerProvider,
+    provider_factory: Callable[[], ContentProvider] = OfflineProvider,
     **sink_settings: Any,
 ) -> AsyncIterator[Stack]:
     """Serve a sink and a sim delivering to it; yield clients for both."""

@@ -28,6 +28,7 @@ from sim.api.schemas import (
 from sim.db import users
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import InvalidInput, NotFound
+from sim.pipeline.content import DemoSpec, niche_of
 from sim.web.body import read_json_object, validate
 from sim.web.schemas import validate_user_id
 
@@ -62,6 +63,7 @@ def status_document(row: UserRow, counts: dict[str, int]) -> dict[str, Any]:
         "last_error": row.last_error,
         "restarts": row.restarts,
         "owner": str(row.owner_id) if row.owner_id else None,
+        "niche": row.niche,
     }
 
 
@@ -95,7 +97,8 @@ async def enable(user_id: str) -> tuple[Response, int]:
     if req.comments and not req.videos:
         raise InvalidInput("comments need at least one video", field="videos")
     seed = req.seed if req.seed is not None else random.SystemRandom().randrange(2**53)
-    cfg = DemoConfig(req.videos, req.comments, req.dms, float(req.live_per_minute), seed)
+    niche = req.niche or niche_of(DemoSpec(0, 0, 0, seed)).key
+    cfg = DemoConfig(req.videos, req.comments, req.dms, float(req.live_per_minute), seed, niche)
     _, started = await rt.pipeline().enable(user_id, cfg)
     return await _status_response(user_id, 202 if started else 200)
 

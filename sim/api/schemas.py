@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim.pipeline.content import NICHE_KEYS
 from sim.web.schemas import (
     USER_ID_PATTERN,
     ErrorBody,
@@ -57,6 +58,12 @@ class DemoRequest(BaseModel):
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="same seed, same content; random when omitted"
     )
+    niche: str | None = Field(
+        None,
+        pattern=f"^({'|'.join(NICHE_KEYS)})$",
+        json_schema_extra={"enum": list(NICHE_KEYS)},
+        description="what the account's content is about; derived from the seed when omitted",
+    )
 
 
 class Counts(BaseModel):
@@ -84,6 +91,7 @@ class DemoStatus(BaseModel):
     last_error: str | None
     restarts: int
     owner: str | None = Field(None, description="id of the sim instance running it (fleet)")
+    niche: str | None = Field(None, description="what the account's content is about")
 
 
 class InteractionsQuery(BaseModel):

@@ -39,6 +39,7 @@ class DemoConfig:
     dms: int
     live_per_minute: float
     seed: int
+    niche: str | None = None  # None: derived from the seed
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,13 @@ class UserRow:
     owner_until: datetime | None = None
     owner_epoch: int = 0
     updated_at: datetime | None = None  # the last change: for a live user, its last item
+    niche: str | None = None  # what the account's content is about (None: from the seed)
 
     @property
     def config(self) -> DemoConfig:
-        return DemoConfig(self.videos, self.comments, self.dms, self.live_per_minute, self.seed)
+        return DemoConfig(
+            self.videos, self.comments, self.dms, self.live_per_minute, self.seed, self.niche
+        )
 
 
 _COLUMNS = ", ".join(UserRow.__dataclass_fields__)
@@ -99,12 +103,13 @@ async def _enable(conn: Conn, user_id: str, cfg: DemoConfig) -> tuple[UserRow, b
         cur = await conn.execute(
             f"""
             insert into demo_users (user_id, state, enabled, run_id, seed, videos, comments, dms,
-                                    live_per_minute, initial_total, enabled_at)
-            values (%s, 'initializing', true, %s, %s, %s, %s, %s, %s, %s, now())
+                                    live_per_minute, initial_total, enabled_at, niche)
+            values (%s, 'initializing', true, %s, %s, %s, %s, %s, %s, %s, now(), %s)
             on conflict (user_id) do update set
                 state = 'initializing', enabled = true, run_id = excluded.run_id,
                 seed = excluded.seed, videos = excluded.videos, comments = excluded.comments,
                 dms = excluded.dms, live_per_minute = excluded.live_per_minute,
+                niche = excluded.niche,
                 initial_total = excluded.initial_total, generated = 0, live_generated = 0,
                 enabled_at = now(), live_at = null, disabled_at = null, last_error = null,
                 restarts = 0, updated_at = now()
@@ -119,6 +124,7 @@ async def _enable(conn: Conn, user_id: str, cfg: DemoConfig) -> tuple[UserRow, b
                 cfg.dms,
                 cfg.live_per_minute,
                 total,
+                cfg.niche,
             ),
         )
     else:

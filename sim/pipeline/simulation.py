@@ -15,6 +15,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -129,7 +130,7 @@ class Simulations:
             return
         if row.owner_id != self.owner:
             raise LeaseLost(f"user {row.user_id!r} is owned by another instance")
-        spec = DemoSpec(row.videos, row.comments, row.dms, row.seed)
+        spec = DemoSpec(row.videos, row.comments, row.dms, row.seed, row.niche)
         provider = await self.provider()
         send, receive = trio.open_memory_channel[Batch](s.store_queue_batches)
         try:
@@ -164,21 +165,18 @@ class Simulations:
             row.dms,
             f", resuming after {skip}" if skip else "",
         )
-        batches = provider.initial(spec, self.settings.store_batch_size)
-        while True:
-            await self._buffer.acquire()  # before generating: the slot bounds memory
-            handle.buffered += 1
-            # a whole batch of Faker calls in a worker thread (the provider is thread-safe):
-            # on the event loop it held up every request for ~0.1 s per batch
-            batch = await trio.to_thread.run_sync(next, batches, None)
-            if batch is None or batch[-1].seq < skip:
-                handle.buffered -= 1
-                self._buffer.release()
+        batches = provider.initial_batches(spec, self.settings.store_batch_size, skip)
+        async with aclosing(batches):
+            while True:
+                await self._buffer.acquire()  # before generating: the slot bounds memory
+                handle.buffered += 1
+                batch = await anext(batches, None)
                 if batch is None:
+                    handle.buffered -= 1
+                    self._buffer.release()
                     return
-                continue
-            await send.send(([d for d in batch if d.seq >= skip], False))
-            batch = None  # not kept alive while waiting for the next slot
+                await send.send((batch, False))
+                batch = None  # not kept alive while waiting for the next slot
 
     async def _store(
         self,
@@ -282,7 +280,7 @@ class Simulations:
             while True:
                 due += rng.expovariate(rate_per_s)
                 await trio.sleep_until(due)
-                draft = provider.live(spec, n)
+                draft = await provider.live_item(spec, n)
                 await send.send(([replace(draft, seq=row.initial_total + n)], True))
                 n += 1
         finally:

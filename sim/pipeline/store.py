@@ -10,12 +10,17 @@ from datetime import datetime, timedelta
 from sim.db.outbox import NewRow
 from sim.pipeline.content import Draft
 
-__all__ = ["interaction_id", "to_rows"]
+__all__ = ["interaction_id", "thread_id", "to_rows"]
 
 
 def interaction_id(run_id: uuid.UUID, seq: int) -> uuid.UUID:
     """The interaction's id: stable for a run and position, unique across runs."""
     return uuid.uuid5(run_id, str(seq))
+
+
+def thread_id(run_id: uuid.UUID, thread: int) -> uuid.UUID:
+    """A DM thread's id: stable for a run and thread number, never an interaction's id."""
+    return uuid.uuid5(run_id, f"thread:{thread}")
 
 
 def to_rows(
@@ -25,6 +30,7 @@ def to_rows(
     if anchor.tzinfo is None:
         raise ValueError("anchor must be timezone-aware")
     rows = []
+    threads: dict[int, str] = {}  # a thread's messages mostly come in one batch
     for d in drafts:
         ident = interaction_id(run_id, d.seq)
         # videos come first in a run, so video number i has seq i
@@ -41,6 +47,13 @@ def to_rows(
             "created_at": created_at.isoformat(),
             **d.extra,
         }
+        if d.parent_seq is not None:  # a reply's comment, or the previous message of a thread
+            payload["parent_id"] = str(interaction_id(run_id, d.parent_seq))
+        if d.kind == "dm" and "thread" in d.extra:
+            t = d.extra["thread"]
+            if t not in threads:
+                threads[t] = str(thread_id(run_id, t))
+            payload["thread_id"] = threads[t]
         rows.append(
             NewRow(
                 ident,

@@ -24,7 +24,7 @@ from sim.db.fleet import DISABLED, ENABLED, Beat, Lease
 from sim.db.users import DemoConfig, UserRow
 from sim.errors import DatabaseError
 from sim.metrics import Metrics
-from sim.pipeline.content import ContentProvider, FakerProvider
+from sim.pipeline.content import ContentProvider, OfflineProvider
 from sim.pipeline.sender import Sender
 from sim.pipeline.simulation import Simulations, UserRun
 from sim.settings import Settings
@@ -50,7 +50,7 @@ class Supervisor:
         metrics: Metrics,
         sender: Sender,
         *,
-        provider_factory: Callable[[], ContentProvider] = FakerProvider,
+        provider_factory: Callable[[], ContentProvider] = OfflineProvider,
         instance_id: uuid.UUID | None = None,
     ) -> None:
         self.db = db

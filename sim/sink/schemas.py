@@ -57,6 +57,24 @@ class SinkItem(BaseModel):
     kind: Literal["video", "comment", "dm"]
     video_id: UUIDStr | None = Field(None, description="required for comments")
     created_at: AwareTimestamp = Field(description="ISO 8601 with an offset")
+    # labels (additive: senders may omit them, receivers may ignore them)
+    niche: str | None = Field(None, description="the account's niche, e.g. cooking")
+    topic: str | None = Field(None, description="what the video (or comment, DM) is about")
+    intent: str | None = Field(
+        None,
+        description="video: its format (tutorial, review, ...); comment: praise, question, "
+        "suggestion, criticism, joke, reply or spam; dm: the thread's purpose "
+        "(collaboration, question, fan_mail, support, spam)",
+    )
+    sentiment: str | None = Field(None, description="positive, neutral or negative")
+    language: str | None = Field(None, description="ISO 639-1 code of the text, e.g. en")
+    parent_id: str | None = Field(
+        None, description="a reply's comment, or the previous message of a DM thread"
+    )
+    thread_id: str | None = Field(None, description="dm: the thread it belongs to")
+    direction: str | None = Field(
+        None, description="dm: inbound (from the fan) or outbound (the account's reply)"
+    )
 
 
 class SinkBatch(BaseModel):

@@ -52,12 +52,12 @@ async def test_release_gives_claimed_rows_back_by_key(db: Database, db_url: str)
 
 async def test_a_comment_is_claimed_only_after_its_video_is_sent(db: Database) -> None:
     """The comment finds its video by seq: not claimable until the video is recorded sent."""
-    from sim.pipeline.content import DemoSpec, FakerProvider
+    from sim.pipeline.content import DemoSpec, OfflineProvider
 
     await users.enable_user(db, "dan", users.DemoConfig(1, 2, 0, 0, 7))
     user = await users.get_user(db, "dan")
     assert user is not None
-    drafts = [d for batch in FakerProvider().initial(DemoSpec(1, 2, 0, 7), 100) for d in batch]
+    drafts = [d for batch in OfflineProvider().initial(DemoSpec(1, 2, 0, 7), 100) for d in batch]
     rows = to_rows("dan", user.run_id, datetime.now(UTC), drafts)
     assert [r.video_seq for r in rows] == [None, 0, 0]
     await outbox.store_rows(db, "dan", user.run_id, rows, live=False)

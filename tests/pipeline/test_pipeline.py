@@ -149,9 +149,9 @@ async def test_permanent_4xx_marks_rows_failed_with_reason(settings: Settings) -
 
 async def test_a_crashing_simulation_does_not_affect_another_user(settings: Settings) -> None:
     """One user's generator raises; it is restarted with last_error kept; others finish."""
-    from sim.pipeline.content import DemoSpec, Draft, FakerProvider
+    from sim.pipeline.content import DemoSpec, Draft, OfflineProvider
 
-    class Flaky(FakerProvider):
+    class Flaky(OfflineProvider):
         def initial(self, spec: DemoSpec, batch_size: int):  # type: ignore[no-untyped-def]
             if spec.seed == 666:
                 raise RuntimeError("generator exploded")

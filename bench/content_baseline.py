@@ -1,4 +1,8 @@
-"""Content generator for demo mode: invents videos, comments and DMs with Faker.
+"""The previous content generator (Faker sentences), kept only as the speed baseline.
+
+``python -m bench.content`` times it side by side with ``OfflineProvider`` in one run.
+Unchanged from the version sim shipped before niches, except ``Draft.parent_seq``
+(always None) so that today's ``to_rows`` takes its drafts.
 
 Every item is a pure function of the ``DemoSpec`` (live items: of the seed and the item
 number). Each item reseeds one shared Faker instance from a 64-bit seed derived with a
@@ -71,6 +75,7 @@ class Draft:
     video_index: int | None  # comments only: the video commented on
     # video: title, duration_s, views; comment: likes, reply_to?; dm: thread, thread_index
     extra: dict[str, Any] = field(default_factory=dict)
+    parent_seq: int | None = None
 
 
 class ContentProvider(Protocol):

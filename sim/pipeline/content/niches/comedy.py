@@ -1,0 +1,82 @@
+"""The comedy niche."""
+
+from sim.pipeline.content.niches.base import Niche, Topic
+
+NICHE = Niche(
+    key="comedy",
+    label="Comedy",
+    creator="comedian",
+    field="comedy",
+    topics=(
+        Topic("office meeting sketch", ("meeting sketch", "office")),
+        Topic("group chat skit", ("group chat",)),
+        Topic("airport security bit", ("airport",)),
+        Topic("parent voicemail parody", ("voicemail",)),
+        Topic("gym bro impression", ("gym bro",)),
+        Topic("first date sketch", ("first date",)),
+        Topic("roommate skit", ("roommate",)),
+        Topic("customer service call", ("customer service",)),
+        Topic("wedding speech parody", ("wedding speech",)),
+        Topic("self-checkout bit", ("self-checkout",)),
+        Topic("crowd work clip", ("crowd work",)),
+    ),
+    details=(
+        "part 2",
+        "but it's Monday",
+        "gone wrong",
+        "in every country",
+        "at 6am",
+        "if it were a movie trailer",
+        "as a musical",
+    ),
+    titles=(
+        ("sketch", "The {t} {detail}"),
+        ("sketch", "POV: the {t} {detail}"),
+        ("story", "This {t} actually happened to me"),
+        ("sketch", "Every {t} ever"),
+        ("challenge", "Doing the {t} with no script"),
+        ("sketch", "{T}, but everyone is honest"),
+    ),
+    parts=(
+        "the ending",
+        "the facial expression at the end",
+        "the accent",
+        "the timing",
+        "the costume change",
+        "the pause before the punchline",
+    ),
+    tools=("wig", "props", "script", "tripod", "second camera"),
+    hashtags=("comedy", "funny", "skit", "sketchcomedy", "relatable", "standup", "pov", "lol"),
+    asks=(
+        "who plays the other character in the {t}",
+        "is the {t} based on a real story",
+        "will there be a part 2 of the {t}",
+        "where do you get the ideas for the {t}",
+    ),
+    tips=(
+        "turn the {t} into a series",
+        "do the {t} with your mom next",
+        "make a Christmas version of the {t}",
+        "do the {t} live on stage",
+    ),
+    gripes=(
+        "the {t} went on a bit long",
+        "the {t} joke has been done before",
+        "the {t} punchline didn't land for me",
+        "the laugh track on the {t} is a lot",
+    ),
+    jokes=(
+        "the {t} is literally my family at dinner",
+        "sent the {t} to my boss by accident, wish me luck",
+        "the {t} lives in my head at 3am",
+        "I've watched the {t} eleven times and I'm still not okay",
+    ),
+    brands=("Chucklebox Snacks", "Punchline Apparel", "Sidequest Tickets"),
+    product="live show tickets",
+    lines=(
+        "Based on a true story, sadly.",
+        "Tag someone who does this.",
+        "Part 2 of the {t} if this gets enough laughs.",
+        "Filmed {detail}.",
+    ),
+)
