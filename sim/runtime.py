@@ -29,9 +29,9 @@ from sim.pipeline.content.factory import content_provider, llm_http_client
 from sim.pipeline.delivery import Deliverer
 from sim.pipeline.gone import GoneStopper
 from sim.pipeline.recorder import Recorder
+from sim.pipeline.retry import RetryPolicy
 from sim.pipeline.sender import Sender
 from sim.pipeline.supervisor import Supervisor
-from sim.pipeline.timing import backoff_s
 from sim.settings import Settings, mask_url
 
 __all__ = ["Runtime"]
@@ -211,5 +211,5 @@ def _listener(db: Database, s: Settings, supervisor: Supervisor) -> Listener:
         {USERS_CHANNEL: supervisor.poke, OUTBOX_CHANNEL: supervisor.wake_senders},
         debounce_s=s.notify_debounce_s,
         on_connect=supervisor.resync,
-        backoff=lambda attempt: backoff_s(attempt, 0.2, 5.0, rng),
+        backoff=lambda attempt: RetryPolicy.for_database(s).delay_s(attempt, rng),
     )
