@@ -114,7 +114,7 @@ async def test_main_app_outage_then_replay(stack: Stack) -> None:
     opens = len(re.findall("Circuit to the main app opened", sim.log_text()))
     record(
         Row(
-            8,
+            9,
             "Main-app outage longer than the attempt budget, then a replay",
             f"receiver process killed (connections refused) for {outage_s:.1f} s during 2 users'"
             f" bursts, with {MAX_ATTEMPTS} attempts and backoff ≤ {BACKOFF_MAX_S:g} s (rows"
