@@ -21,8 +21,7 @@ from sim.api.auth import require_token
 from sim.api.deps import runtime
 from sim.api.schemas import document_errors, document_text
 from sim.db import users
-from sim.errors import NotFound
-from sim.web.errors import error_response
+from sim.errors import NotFound, QueryTimeout
 from sim.web.schemas import validate_user_id
 
 __all__ = ["UserContent", "content_view", "user_content"]
@@ -102,10 +101,5 @@ async def content(user_id: str) -> Response | tuple[Response, int]:
         with trio.fail_after(runtime().settings.readyz_timeout_s * 5):
             doc = await user_content(user_id)
     except trio.TooSlowError:
-        return error_response(
-            503,
-            "query_timeout",
-            "the database did not answer in time",
-            headers={"Retry-After": "1"},
-        )
+        raise QueryTimeout("the database did not answer in time") from None
     return jsonify(doc)

@@ -35,7 +35,7 @@ from sim.api.demo import status_document
 from sim.api.deps import runtime
 from sim.api.schemas import DashboardQuery, DashboardUsers, document_errors, document_text
 from sim.db import users
-from sim.errors import DatabaseError, InvalidInput
+from sim.errors import DatabaseError, InvalidInput, QueryTimeout
 from sim.web.errors import error_response
 from sim.web.schemas import USER_ID_PATTERN
 
@@ -199,12 +199,7 @@ async def list_users() -> Response:
         with trio.fail_after(rt.settings.readyz_timeout_s):
             doc = await snapshot(rt, _state().rates, page)
     except trio.TooSlowError:
-        return error_response(
-            503,
-            "query_timeout",
-            "the database did not answer in time",
-            headers={"Retry-After": "1"},
-        )
+        raise QueryTimeout("the database did not answer in time") from None
     return jsonify(doc)
 
 
