@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `sim serve`: hypercorn.toml's settings, sim and hypercorn in one process, so that SIGTERM
+# and Ctrl-C halt delivery at once (`hypercorn -c hypercorn.toml 'sim.app:create_app()'`
+# serves the same app, but a signal reaches sim only through hypercorn's master process)
 run: install
 	$(BIN)/python -m sim check
-	$(BIN)/hypercorn -c hypercorn.toml 'sim.app:create_app()'
+	$(BIN)/python -m sim serve
 
 lint: install
 	$(BIN)/ruff check sim tests bench

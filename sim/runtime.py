@@ -2,6 +2,10 @@
 
 Order matters and is kept in one place: database location → pool → schema →
 HTTP client → recorder → sender workers → supervisor; shut down in reverse, each step bounded.
+
+``halt()`` comes first on a shutdown (``sim serve`` calls it from its SIGTERM/SIGINT
+handler, before hypercorn drains its connections): from that moment sim delivers
+nothing and the bundled sink stores nothing; ``shutdown()`` then stops the rest.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class Runtime:
         self.attempt_log: AttemptLog | None = None
         self._db: Database | None = None
         self._supervisor: Supervisor | None = None
+        self._sender: Sender | None = None
+        #: set by ``halt()``: nothing is delivered, and the bundled sink stores nothing
+        self.halted = False
         #: the LISTEN connection's owner while the pipeline runs
         self.listener: Listener | None = None
         self._stop = trio.Event()
@@ -113,6 +120,7 @@ class Runtime:
             raise
         finally:
             self._db = None
+            self.halted = False  # a halt lasts until this run ends (one before it counts)
             self._done.set()
 
     async def _run_pipeline(self, db: Database, task_status: trio.TaskStatus[Runtime]) -> None:
@@ -161,7 +169,9 @@ class Runtime:
                 attempt_log=attempt_log,
                 on_gone=gone,
             )
-            sender = Sender(db, s, deliverer, recorder)
+            sender = self._sender = Sender(db, s, deliverer, recorder)
+            if self.halted:  # halted while starting
+                sender.halt()
             supervisor = Supervisor(db, s, self.metrics, sender, provider_factory=factory)
             gone.supervisor = supervisor
             async with trio.open_nursery() as recording:
@@ -179,6 +189,7 @@ class Runtime:
                         supervising.cancel_scope.cancel()
                 finally:
                     self._supervisor = None
+                    self._sender = None
                     self.listener = None
                     recorder.close()  # flushes what it holds, then returns
                     if attempt_log is not None:
@@ -191,11 +202,26 @@ class Runtime:
         await self._stop.wait()
         log.info("sim stopping")
 
+    def halt(self) -> None:
+        """Deliver nothing more, at once; the bundled sink stores nothing more either.
+
+        Safe to call from a signal handler (plain assignments, ``Sender.halt``). The
+        senders' in-flight requests are cancelled and their rows given back; the rest
+        of sim (API, generation, recording) runs on until ``shutdown``.
+        """
+        if self.halted:
+            return
+        self.halted = True
+        sender = self._sender
+        if sender is not None:
+            sender.halt()
+
     def stop(self) -> None:
         self._stop.set()
 
     async def shutdown(self, timeout_s: float) -> None:
-        """Stop and wait (at most ``timeout_s``) for everything to close."""
+        """Halt, stop and wait (at most ``timeout_s``) for everything to close."""
+        self.halt()
         self.stop()
         with trio.move_on_after(timeout_s) as scope:
             await self._done.wait()

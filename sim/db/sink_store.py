@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -76,8 +77,10 @@ known as (
     where s.id = any(%(videos)s::uuid[]) and s.kind = 'video'
 ),
 upsert as (
-    insert into sink_received as s (id, user_id, kind, video_id, payload, webhook_id, deliveries)
-    select id, user_id, kind, video_id, payload, %(webhook_id)s, n
+    insert into sink_received as s
+        (id, user_id, kind, video_id, payload, webhook_id, deliveries, first_seen_at)
+    select id, user_id, kind, video_id, payload, %(webhook_id)s, n,
+           coalesce(%(received_at)s::timestamptz, now())
     from input
     order by id
     on conflict (id) do update set deliveries = s.deliveries + excluded.deliveries
@@ -89,7 +92,11 @@ select (select count(*) from upsert where inserted) as new,
 
 
 async def _store_received(
-    conn: Conn, rows: Sequence[ReceivedRow], webhook_id: str | None, videos: list[uuid.UUID]
+    conn: Conn,
+    rows: Sequence[ReceivedRow],
+    webhook_id: str | None,
+    videos: list[uuid.UUID],
+    received_at: datetime | None,
 ) -> StoreResult:
     doc = [
         {
@@ -103,7 +110,13 @@ async def _store_received(
         for r in rows
     ]
     cur = await conn.execute(
-        _STORE, {"rows": Jsonb(doc), "videos": videos, "webhook_id": webhook_id}
+        _STORE,
+        {
+            "rows": Jsonb(doc),
+            "videos": videos,
+            "webhook_id": webhook_id,
+            "received_at": received_at,
+        },
     )
     row = await cur.fetchone()
     assert row is not None
@@ -116,17 +129,19 @@ async def store_received(
     *,
     webhook_id: str | None = None,
     check_videos: Iterable[uuid.UUID] = (),
+    received_at: datetime | None = None,
 ) -> StoreResult:
     """Store one request's distinct items (ids must be distinct) in one statement.
 
     A known id gets ``deliveries`` raised by the row's ``count``; a new one is
-    inserted with ``deliveries = count``. ``check_videos`` are video ids to look
-    up among what was stored before this call.
+    inserted with ``deliveries = count`` and ``first_seen_at = received_at`` (the
+    transaction's start when None). ``check_videos`` are video ids to look up among
+    what was stored before this call.
     """
     videos = sorted(set(check_videos))
     if not rows and not videos:
         return StoreResult(new=0)
-    return await db.transaction(_store_received, list(rows), webhook_id, videos)
+    return await db.transaction(_store_received, list(rows), webhook_id, videos, received_at)
 
 
 _COUNTS = """

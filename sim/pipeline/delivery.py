@@ -5,6 +5,10 @@
 sending: the user's demo mode is turned off. Any other 4xx = permanent failure
 with the reason kept. Each request is reported to the circuit breaker and to the
 attempt log. httpx errors never leave this module: they become outcomes.
+
+Once ``halt()`` was called (sim stops, see ``sim.pipeline.sender``) no request
+starts, and a request that ends without a 2xx raises ``DeliveryHalted`` instead of
+becoming an outcome: it counts neither as an attempt nor for the circuit breaker.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import trio
 from standardwebhooks.webhooks import Webhook
 
 from sim.db.outbox import Claimed, Outcome
+from sim.errors import SimError
 from sim.metrics import Metrics
 from sim.pipeline.attempt_log import AttemptLog
 from sim.pipeline.breaker import FREE, Breaker, Pass
@@ -28,7 +33,7 @@ from sim.pipeline.policy import Attempt, DeliveryPolicy
 from sim.pipeline.timing import parse_retry_after
 from sim.settings import Settings
 
-__all__ = ["Attempt", "Deliverer", "GoneFn", "request_body", "webhook_id"]
+__all__ = ["Attempt", "Deliverer", "DeliveryHalted", "GoneFn", "request_body", "webhook_id"]
 
 #: told when the main app answered 410 Gone for a user's batch: (user_id, reason)
 GoneFn = Callable[[str, str], None]
@@ -37,6 +42,12 @@ log = logging.getLogger(__name__)
 
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 _WEBHOOK_NS = uuid.UUID("6f1d7c1e-5a3b-4c1e-9a57-2f0e5b7d9c11")
+
+
+class DeliveryHalted(SimError):
+    """sim stopped delivering while these rows were being sent: give them back."""
+
+    code = "delivery_halted"
 
 
 def request_body(rows: Sequence[Claimed]) -> str:
@@ -94,6 +105,16 @@ class Deliverer:
         self.breaker = breaker or Breaker(settings, metrics)
         self.attempt_log = attempt_log
         self.on_gone = on_gone
+        #: sim stops delivering (set once, by ``halt``)
+        self.halted = False
+
+    def halt(self) -> None:
+        """From now on start no request, and count none that ends without a 2xx.
+
+        A plain assignment: safe to call from a signal handler, before the in-flight
+        requests are cancelled (the bundled sink already answers them 503 by then).
+        """
+        self.halted = True
 
     def headers(self, rows: Sequence[Claimed], body: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -107,6 +128,8 @@ class Deliverer:
 
     async def post(self, rows: Sequence[Claimed]) -> Attempt:
         """One request, bounded by ``request_timeout_s`` in total."""
+        if self.halted:
+            raise DeliveryHalted("sim stopped delivering")
         body = request_body(rows)
         headers = self.headers(rows, body)
         timeout = self.settings.request_timeout_s
@@ -120,6 +143,9 @@ class Deliverer:
                 pass  # the default above
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 attempt = Attempt("retry", f"{type(exc).__name__}: {exc}"[:300])
+        if self.halted and attempt.verdict != "ok":
+            # ended after sim stopped delivering: not an answer about the rows
+            raise DeliveryHalted(f"sim stopped delivering ({attempt.reason})")
         latency_s = trio.current_time() - start
         outcome = {"ok": "ok", "retry": "retry"}.get(attempt.verdict, "failed")
         self.metrics.deliveries.labels(outcome).inc()

@@ -5,6 +5,11 @@ once with ``await nursery.start(sender.run)``): what an idle instance costs Post
 does not depend on how many users it knows. Each claim serves the users with due rows
 in round-robin order (``outbox.claim``), so one user's backlog never holds back
 another user's first items.
+
+``halt()`` (sim stops; safe in a signal handler) ends delivery at once: no request
+starts after it, the workers are cancelled, and the rows they had claimed go back to
+``pending`` (due at once, their attempt given back). The receiver de-duplicates what
+it may already have got, as for any redelivery.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sim.db import Database, outbox
 from sim.db.outbox import Claimed, Outcome
 from sim.errors import DatabaseError
 from sim.pipeline.breaker import Pass
-from sim.pipeline.delivery import Deliverer
+from sim.pipeline.delivery import Deliverer, DeliveryHalted
 from sim.pipeline.recorder import Recorder
 from sim.pipeline.retry import RetryPolicy
 from sim.settings import Settings
@@ -50,6 +55,10 @@ class Sender:
         self._idle = trio.lowlevel.ParkingLot()  # workers waiting for a wake-up
         self._rung = False  # woken while no worker was waiting: the next one claims at once
         self._after = ""  # the last user served: the next claim starts after it
+        #: set once by ``halt()``: no more claims nor requests
+        self.halted = False
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._workers: trio.CancelScope | None = None
 
     @property
     def idle_workers(self) -> int:
@@ -67,13 +76,37 @@ class Sender:
         else:
             self._rung = True
 
+    def halt(self) -> None:
+        """Deliver nothing more, from now on; the workers end as soon as Trio runs.
+
+        Only plain assignments and ``TrioToken.run_sync_soon``: safe to call from a
+        signal handler, which is where a SIGTERM's first effect must be. Until the
+        workers are cancelled the deliverer starts no request and counts none that
+        ends without a 2xx (``Deliverer.halt``).
+        """
+        if self.halted:
+            return
+        self.halted = True
+        self.deliverer.halt()
+        if self._token is not None:
+            self._token.run_sync_soon(self._cancel_workers)
+
+    def _cancel_workers(self) -> None:
+        if self._workers is not None:
+            self._workers.cancel()
+
     async def run(self, *, task_status: trio.TaskStatus[Sender] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the workers until cancelled."""
+        """Run the workers until cancelled or halted."""
+        self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
-            for index in range(self.settings.send_concurrency):
-                nursery.start_soon(self._worker, index)
-            log.info("%d sender workers started", self.settings.send_concurrency)
+            self._workers = nursery.cancel_scope
+            if not self.halted:
+                for index in range(self.settings.send_concurrency):
+                    nursery.start_soon(self._worker, index)
+                log.info("%d sender workers started", self.settings.send_concurrency)
             task_status.started(self)
+        if self.halted:
+            log.info("Sender workers stopped: delivery halted")
 
     async def _worker(self, index: int) -> None:
         """Claim and deliver until cancelled; wait for a wake-up (or poll) when idle.
@@ -86,7 +119,7 @@ class Sender:
         base_s = s.idle_poll_s * (1 if index == 0 else _OTHERS_POLL_FACTOR)
         failures = 0
         empty = 0
-        while True:
+        while not self.halted:
             # reset first: the last batch must not stay alive while waiting for a slot
             rows: list[Claimed] = []
             outcomes: list[Outcome] = []
@@ -145,16 +178,35 @@ class Sender:
         try:
             outcomes = await self.deliverer.deliver(rows, ticket)
             await self.recorder.submit(outcomes)
+        except DeliveryHalted:
+            await self._give_back(rows)
+            return []
         except BaseException:
-            # cancelled mid-delivery (shutdown, disable): give the rows back now
-            # rather than after the lease; the receiver de-duplicates redeliveries
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                try:
-                    await outbox.release(self.db, rows)
-                except DatabaseError as exc:
-                    log.warning("Could not release %d rows (%s); lease will", len(rows), exc)
+            # cancelled mid-delivery (sim stops): give the rows back now rather than
+            # after the lease; the receiver de-duplicates redeliveries
+            await self._give_back(rows)
             raise
         return outcomes
+
+    async def _give_back(self, rows: list[Claimed]) -> None:
+        """Undelivered claimed rows back to ``pending``, due at once, the attempt not counted.
+
+        Shielded from the cancellation that usually brings us here, and bounded like
+        every database batch (``batch_timeout_s``). If it cannot be done the rows stay
+        leased until ``lease_s`` runs out, then any sender claims them again.
+        """
+        bound_s = self.settings.batch_timeout_s
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(bound_s) as bounded:
+                try:
+                    released = await outbox.release(self.db, rows)
+                except DatabaseError as exc:
+                    log.warning("Could not give back %d rows (%s); lease will", len(rows), exc)
+                    return
+            if bounded.cancelled_caught:
+                log.warning("Giving back %d rows took over %gs; lease will", len(rows), bound_s)
+                return
+        log.info("Gave back %d of %d claimed rows, undelivered", released, len(rows))
 
 
 def _log_problems(outcomes: list[Outcome]) -> None:

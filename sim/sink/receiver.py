@@ -4,7 +4,9 @@ It verifies Standard Webhooks signatures (any of ``SIM_WEBHOOK_SECRET``'s
 secrets), validates the body, stores every item in PostgreSQL de-duplicated on
 its id (one statement per request), counts comments delivered before their
 video, and can be told to misbehave (see ``sim.sink.faults``). Fault decisions
-are made before anything is stored; an injected error stores nothing.
+are made before anything is stored; an injected error stores nothing. Once the
+service is halted (sim stops) it stores nothing either: 503 with ``Retry-After``,
+so the sender keeps the rows pending.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import trio
 from quart import Blueprint, Response, jsonify, request
@@ -26,6 +29,7 @@ from sim.sink.schemas import Parsed, SinkAccepted, SinkBatch, comment_order, par
 from sim.sink.state import SinkState, sink_state
 from sim.web.body import loads_strict
 from sim.web.errors import error_response
+from sim.web.lifecycle import ShuttingDown, service
 from sim.web.schemas import ErrorBody, validate_user_id
 
 __all__ = ["distinct_rows", "receiver"]
@@ -99,6 +103,7 @@ async def receive() -> Response:
         distinct_rows(items),
         webhook_id=request.headers.get("webhook-id"),
         check_videos=[video for _, video in lookups],
+        received_at=_taken_at(),
     )
     orphans.update(user for user, video in lookups if video not in result.known_videos)
     _count_stored(state, items, orphans)
@@ -110,6 +115,18 @@ async def receive() -> Response:
     if faults.mode == "close":
         return _dropped_response(json.dumps(accepted).encode())
     return jsonify(accepted)
+
+
+def _taken_at() -> datetime:
+    """The time the request is taken (stored as ``first_seen_at``); 503 once halted.
+
+    The clock is read before the halt flag: whenever the halt happens (a signal handler
+    runs between any two bytecodes), a request taken has a time before it.
+    """
+    now = datetime.now(UTC)
+    if service().halted:
+        raise ShuttingDown("the sink is shutting down: retry later")
+    return now
 
 
 def _count_stored(state: SinkState, items: list[Parsed], orphans: Counter[str]) -> None:

@@ -22,6 +22,8 @@ class SinkService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.failure: BaseException | None = None
+        #: set by ``halt()``: the sink stores nothing more (it answers 503)
+        self.halted = False
         self._db: Database | None = None
         self._stop = trio.Event()
         self._done = trio.Event()
@@ -51,14 +53,20 @@ class SinkService:
             raise
         finally:
             self._db = None
+            self.halted = False  # a halt lasts until this run ends
             self._done.set()
 
     def readiness(self) -> dict[str, Any]:
         """The sink has nothing to add to ``/readyz`` beyond its database."""
         return {}
 
+    def halt(self) -> None:
+        """Store nothing more (safe to call from a signal handler)."""
+        self.halted = True
+
     async def shutdown(self, timeout_s: float) -> None:
-        """Stop and wait (at most ``timeout_s``) for the database to close."""
+        """Halt, stop and wait (at most ``timeout_s``) for the database to close."""
+        self.halt()
         self._stop.set()
         with trio.move_on_after(timeout_s) as scope:
             await self._done.wait()

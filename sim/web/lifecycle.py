@@ -1,7 +1,9 @@
 """Tie a service (sim's ``Runtime``, the sink's) to an app's serving lifetime.
 
-``service()`` is how shared handlers (the probes) reach the running service of
-the current app, whichever app it is.
+``service()`` is how shared handlers (the probes, the sink) reach the running
+service of the current app, whichever app it is. ``halt(app)`` is the first thing a
+shutdown does (``sim serve`` calls it from its signal handler): the service delivers
+and stores nothing from then on, while the server still drains its connections.
 """
 
 from __future__ import annotations
@@ -14,25 +16,46 @@ import trio
 from quart import current_app
 from quart_trio import QuartTrio
 
-from sim.errors import ConfigError
+from sim.errors import ConfigError, SimError
 from sim.logs import configure_logging
 from sim.settings import Settings
 
 if TYPE_CHECKING:
     from sim.db import Database
 
-__all__ = ["EXTENSION", "Service", "app_from_env", "attach_service", "service"]
+__all__ = [
+    "EXTENSION",
+    "Service",
+    "ShuttingDown",
+    "app_from_env",
+    "attach_service",
+    "halt",
+    "service",
+]
 
 #: the key of the running service in ``app.extensions``
 EXTENSION = "sim"
 
 
+class ShuttingDown(SimError):
+    """The service is shutting down: the work asked for is not taken (503, Retry-After)."""
+
+    status = 503
+    code = "shutting_down"
+
+
 class Service(Protocol):
-    """What an app runs while it serves: a database, settings, start and stop."""
+    """What an app runs while it serves: a database, settings, start, halt and stop."""
 
     settings: Settings
     #: set when the service ended with an error while serving: /healthz then fails
     failure: BaseException | None
+    #: set by ``halt()``: nothing more is delivered nor stored
+    halted: bool
+
+    def halt(self) -> None:
+        """Deliver and store nothing more, at once; safe to call from a signal handler."""
+        ...
 
     @property
     def db(self) -> Database: ...
@@ -65,6 +88,12 @@ def attach_service(app: QuartTrio, runtime: Service, *, configure_logs: bool) ->
 def service() -> Service:
     """The running service of the current app."""
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def halt(app: QuartTrio) -> None:
+    """Halt ``app``'s service (see ``Service.halt``); safe to call from a signal handler."""
+    runtime: Service = app.extensions[EXTENSION]
+    runtime.halt()
 
 
 def app_from_env(factory: Callable[[Settings], QuartTrio], label: str) -> QuartTrio:

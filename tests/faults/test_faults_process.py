@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 
 import pytest
@@ -19,6 +20,7 @@ USERS = 2
 GRACEFUL_TIMEOUT_S = 10.0  # hypercorn.toml
 MARGIN_S = 3.0
 LEASE_S = 3.0  # SIM_LEASE_S of faultkit.SIM_ENV
+HANG_S = 60.0  # a held request: far beyond sim's request timeout
 
 
 async def _start_and_interrupt(stack: Stack) -> int:
@@ -36,6 +38,11 @@ async def _start_and_interrupt(stack: Stack) -> int:
     return total
 
 
+def _give_back_lines(log: str) -> list[str]:
+    """sim's lines about claimed rows given back when it stopped (or left to their lease)."""
+    return [line for line in log.splitlines() if "claimed rows" in line or "lease will" in line]
+
+
 async def _restart(stack: Stack) -> tuple[float, float]:
     """Start sim again; (seconds until ready, seconds until every interaction is settled)."""
     assert stack.sim is not None
@@ -50,6 +57,10 @@ async def test_sigterm_mid_run(stack: Stack) -> None:
     started = trio.current_time()
     total = await _start_and_interrupt(stack)
     assert stack.sim is not None
+    # from now on the receiver holds every new request (sim times them out and retries):
+    # the run cannot finish before the signal lands, and requests are in flight when it does
+    async with client() as c:
+        await stack.set_faults(c, hang_rate=1.0, hang_s=HANG_S)
     sent_before = (await stack.settled()).get("sent", 0)
     pg_log_from = stack.cluster.log_offset()
     stack.sim.signal(signal.SIGTERM)
@@ -64,8 +75,13 @@ async def test_sigterm_mid_run(stack: Stack) -> None:
     assert stack.cluster.dropped_connections(pg_log_from) == 0
     after_stop = await stack.settled()
     # the senders gave their claimed rows back: nothing waits for a lease to run out
-    assert after_stop.get("sending", 0) == 0, after_stop
-    assert after_stop.get("sent", 0) < total, "the run was over before SIGTERM"
+    assert after_stop.get("sending", 0) == 0, (after_stop, _give_back_lines(log))
+    assert after_stop.get("sent", 0) < total
+    given_back = sum(int(n) for n in re.findall(r"Gave back (\d+) of", log))
+    assert stack.sink is not None
+    async with client() as c:  # the receiver answers again
+        r = await c.delete(stack.sink.url + "/sink/admin/faults")
+        assert r.status_code == 200, r.text
     ready, done = await _restart(stack)
     totals = check_totals(stack)
     assert stack.sim.problems() == []
@@ -73,10 +89,11 @@ async def test_sigterm_mid_run(stack: Stack) -> None:
         Row(
             4,
             "SIGTERM mid-run",
-            f"SIGTERM to sim after {sent_before} of {total} interactions were sent; restart",
+            f"SIGTERM to sim after {sent_before} of {total} interactions were sent, its"
+            " requests then held by the receiver; restart",
             f"1 SIGTERM; exit in {exited:.1f} s (graceful timeout {GRACEFUL_TIMEOUT_S:g} s),"
             " exit code 0, no error in its log nor a dropped connection in PostgreSQL's,"
-            " no row left `sending`",
+            f" {given_back} claimed rows given back, no row left `sending`",
             totals,
             f"restarted sim ready in {ready:.1f} s, run complete {done:.1f} s later",
             trio.current_time() - started,
