@@ -171,5 +171,5 @@ async def test_a_signal_stops_sim_and_its_deliveries_at_once(
     )
     # every attempt a row counts is a request that got an answer (the attempt log has it):
     # the requests the signal cut short counted nowhere, neither as attempts nor as failures
-    assert attempts == logged, f"{attempts} attempts counted, {logged} requests answered"
+    assert attempts == logged, f"rows count {attempts} attempts, answered requests carried {logged}"
     assert cut_short == 0, f"{cut_short} requests ended by the signal were logged as failures"

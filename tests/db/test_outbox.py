@@ -50,6 +50,26 @@ async def test_release_gives_claimed_rows_back_by_key(db: Database, db_url: str)
     assert sorted(r.seq for r in again) == [1, 2, 3]
 
 
+async def test_release_gives_the_attempt_back_to_this_claims_rows_only(
+    db: Database, db_url: str
+) -> None:
+    """Released rows (of two users) lose the claim's attempt; a row claimed again is left alone."""
+    rows = await claimed_dms(db, "fay", 3) + await claimed_dms(db, "gus", 2)
+    assert {r.attempts for r in rows} == {1}
+    # fay's first row: its lease ran out and another sender claimed it (a second attempt)
+    sql(db_url, "update interactions set attempts = 2 where user_id = 'fay' and seq = 0")
+    assert await outbox.release(db, rows) == 4
+    assert sql(
+        db_url, "select user_id, seq, status, attempts from interactions order by user_id, seq"
+    ) == [
+        ("fay", 0, "sending", 2),
+        ("fay", 1, "pending", 0),
+        ("fay", 2, "pending", 0),
+        ("gus", 0, "pending", 0),
+        ("gus", 1, "pending", 0),
+    ]
+
+
 async def test_a_comment_is_claimed_only_after_its_video_is_sent(db: Database) -> None:
     """The comment finds its video by seq: not claimable until the video is recorded sent."""
     from sim.pipeline.content import DemoSpec, OfflineProvider

@@ -7,11 +7,12 @@ import random
 import uuid
 
 import httpx
+import pytest
 import trio
 
 from sim.db.outbox import Claimed
 from sim.metrics import Metrics
-from sim.pipeline.delivery import Deliverer, request_body, webhook_id
+from sim.pipeline.delivery import Deliverer, DeliveryHalted, request_body, webhook_id
 from sim.settings import Settings
 
 RUN = uuid.UUID(int=1)  # a run id for rows that never touch the database
@@ -134,3 +135,41 @@ async def test_410_gone_reports_the_user_and_refunds() -> None:
     assert {(o.status, o.refund) for o in out} == {("pending", True)}
     assert gone == [("u", "HTTP 410: nope")]
     assert not d.breaker.is_open
+
+
+async def test_after_the_halt_no_request_starts() -> None:
+    """Halted (sim stops): ``deliver`` raises ``DeliveryHalted`` and sends nothing."""
+    transport = answering(200)
+    halted = deliverer(transport)
+    halted.halt()
+    with pytest.raises(DeliveryHalted):
+        await halted.deliver(rows(2))
+    assert transport.seen == []  # type: ignore[attr-defined]
+
+
+def halted_midway(status: int) -> Deliverer:
+    """A deliverer halted (as by a signal) while its request is out, then answered ``status``."""
+    made: list[Deliverer] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        made[0].halt()
+        return httpx.Response(status)
+
+    made.append(deliverer(httpx.MockTransport(handle)))
+    return made[0]
+
+
+async def test_a_failure_ending_after_the_halt_is_no_attempt() -> None:
+    """A request the halt overtook that ends without a 2xx: no outcome, no failure counted."""
+    overtaken = halted_midway(503)
+    with pytest.raises(DeliveryHalted):
+        await overtaken.deliver(rows(2))
+    assert overtaken.breaker.failures == 0
+    registry = overtaken.metrics.registry
+    assert not registry.get_sample_value("sim_deliveries_total", {"outcome": "retry"})
+
+
+async def test_a_2xx_ending_after_the_halt_is_delivered() -> None:
+    """A request the halt overtook that the receiver accepted is recorded as sent."""
+    out = await halted_midway(200).deliver(rows(2))
+    assert {o.status for o in out} == {"sent"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import trio
@@ -66,3 +67,46 @@ async def test_a_wake_up_delivers_every_users_rows_without_waiting_for_a_poll(
                 await trio.sleep(0.02)
     assert sorted(u for batch in deliverer.batches for u in batch) == ["first"] * 3 + ["second"] * 2
     assert sql(db_url, "select status, count(*) from interactions group by 1") == [("sent", 5)]
+
+
+class Holding(Deliverer):
+    """Holds every batch until cancelled (a receiver that does not answer)."""
+
+    holding: trio.Event
+
+    async def deliver(self, rows: Sequence[Claimed], ticket: Pass = FREE) -> list[Outcome]:
+        self.holding.set()
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_halt_cancels_deliveries_and_gives_their_rows_back(
+    db: Database, db_url: str, settings: Settings, nursery: trio.Nursery
+) -> None:
+    """``halt()`` (as a signal handler calls it) ends the workers; the rows are pending again."""
+    s = settings.replace(idle_poll_s=60.0, send_concurrency=2)
+    metrics = Metrics()
+    recorder = Recorder(s, metrics, lambda batch: outbox.record(db, batch))
+    stopped = trio.Event()
+
+    async def run_sender(sender: Sender, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        await sender.run(task_status=task_status)
+        stopped.set()
+
+    async with httpx.AsyncClient() as client:
+        deliverer = Holding(client, s, metrics)
+        deliverer.holding = trio.Event()
+        sender = Sender(db, s, deliverer, recorder)
+        await nursery.start(recorder.run)
+        await _store(db, "held", 3)
+        await nursery.start(run_sender, sender)
+        with trio.fail_after(20):
+            await deliverer.holding.wait()
+            assert sql(db_url, "select status, attempts from interactions") == [("sending", 1)] * 3
+            sender.halt()
+            await stopped.wait()
+    # due again at once, and the attempt that never got an answer is not counted
+    assert sql(
+        db_url, "select status, attempts, due_at <= now() from interactions group by 1, 2, 3"
+    ) == [("pending", 0, True)]
+    assert deliverer.halted and sender.idle_workers == 0

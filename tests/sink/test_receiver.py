@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from sim.settings import Settings
 from sim.sink import create_sink_app
+from sim.web.lifecycle import halt
 
 SECRET = "whsec_" + base64.b64encode(b"first-secret-of-32-bytes-length!").decode()
 SECRET2 = "whsec_" + base64.b64encode(b"second-secret-of-32-bytes-long!!").decode()
@@ -262,6 +263,27 @@ async def test_a_request_abandoned_during_a_hang_stores_nothing(settings: Settin
         bob, carol = await stats(client, "bob"), await stats(client, "carol")
     assert marker.status_code == 200 and carol["received"] == 1
     assert bob["received"] == 0, bob
+
+
+async def test_a_halted_sink_answers_503_and_stores_nothing(
+    settings: Settings, db_url: str
+) -> None:
+    """Halted (its process stops): 503 with Retry-After, nothing stored; taken times are kept."""
+    app = create_sink_app(settings, configure_logs=False)
+    with trio.fail_after(30):
+        async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            before = datetime.now(UTC)
+            assert (await post(client, [item(ident=str(uuid.UUID(int=1)))])).status_code == 200
+            after = datetime.now(UTC)
+            halt(app)
+            refused = await post(client, [item(ident=str(uuid.UUID(int=2)))])
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"]["code"] == "shutting_down"
+            counts = await stats(client)
+            assert (counts["received"], counts["unique"]) == (1, 1)
+    ((taken,),) = sql(db_url, "select first_seen_at from sink_received")
+    assert before <= taken <= after
 
 
 async def test_fault_admin_validates_and_applies(settings: Settings) -> None:
