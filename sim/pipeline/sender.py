@@ -177,7 +177,6 @@ class Sender:
         """Deliver claimed rows and hand the outcomes to the recorder."""
         try:
             outcomes = await self.deliverer.deliver(rows, ticket)
-            await self.recorder.submit(outcomes)
         except DeliveryHalted:
             await self._give_back(rows)
             return []
@@ -185,6 +184,19 @@ class Sender:
             # cancelled mid-delivery (sim stops): give the rows back now rather than
             # after the lease; the receiver de-duplicates redeliveries
             await self._give_back(rows)
+            raise
+        try:
+            await self.recorder.submit(outcomes)
+        except trio.Cancelled:
+            # answered, then cancelled (sim stops): the outcomes are still recorded, else
+            # the rows the receiver took would be sent again; bounded, and shielded
+            bound_s = self.settings.batch_timeout_s
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(bound_s) as bounded:
+                    await self.recorder.submit(outcomes)
+                if bounded.cancelled_caught:
+                    log.warning("The recorder took no outcomes for %gs", bound_s)
+                    await self._give_back(rows)
             raise
         return outcomes
 
