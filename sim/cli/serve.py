@@ -62,8 +62,12 @@ async def serve_app(app: QuartTrio, config: Config) -> None:
     a request the bundled sink takes after the signal is refused, whichever task was
     running when it came. A second signal changes nothing: the shutdown is bounded
     (``graceful_timeout``, then sim's own deadlines).
+
+    The sockets listen before sim starts, as under hypercorn's command (this is what its
+    worker is given): users resumed at start-up are delivered to the bundled sink at once.
     """
-    from hypercorn.trio import serve
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
 
     from sim.web.lifecycle import halt
 
@@ -74,12 +78,23 @@ async def serve_app(app: QuartTrio, config: Config) -> None:
         halt(app)
         token.run_sync_soon(_stop, signum, stopping)
 
+    sockets = config.create_sockets()
+    listening = [*sockets.secure_sockets, *sockets.insecure_sockets]
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     try:
-        await serve(app, config, shutdown_trigger=stopping.wait)
+        for sock in listening:
+            sock.listen(config.backlog)
+        await worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, "asgi"),
+            config,
+            sockets=sockets,
+            shutdown_trigger=stopping.wait,
+        )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for sock in listening:
+            sock.close()
 
 
 def _stop(signum: int, stopping: trio.Event) -> None:
