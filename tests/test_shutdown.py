@@ -144,7 +144,7 @@ async def test_a_signal_stops_sim_and_its_deliveries_at_once(
     refused = sim.log_text().count('"POST /sink/interactions 1.1" 503')
     record_property("exit_after_signal_s", round(exited, 2))
     record_property("stored_after_signal", f"{late} interactions in {late_requests} requests")
-    record_property("refused_after_signal", refused)
+    record_property("sink_503_answers", refused)
     print(
         f"{sig.name}: exit {exited:.2f}s after it (asked: {LIMIT_S:g}s); stored after it:"
         f" {late} interactions in {late_requests} requests; {refused} requests refused (503)"
