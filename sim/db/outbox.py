@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg import sql
 from psycopg.rows import tuple_row
 
 from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
@@ -26,9 +25,11 @@ __all__ = [
     "Claimed",
     "NewRow",
     "Outcome",
+    "StoreBatch",
     "claim",
     "record",
     "release",
+    "store_batches",
     "store_rows",
 ]
 
@@ -99,33 +100,73 @@ class Outcome:
 #: the columns ``NewRow.copy_values`` fills, in order
 COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at"
 _COPY = f"copy interactions ({COPY_COLUMNS}) from stdin"
-_ADVANCE = sql.SQL(
-    "update demo_users set {column} = {column} + %(n)s, updated_at = now()"
-    " where user_id = %(user_id)s and run_id = %(run_id)s and enabled"
-    " and sim_owns(owner_id, owner_epoch, %(owner)s, %(epoch)s)"
-    " returning 1"
-)
+_ADVANCE = """
+update demo_users d
+   set generated = d.generated + u.n_initial, live_generated = d.live_generated + u.n_live,
+       updated_at = now()
+  from unnest(%s::text[], %s::uuid[], %s::uuid[], %s::int8[], %s::int8[], %s::int8[])
+       as u(user_id, run_id, owner, epoch, n_initial, n_live)
+ where d.user_id = u.user_id and d.run_id = u.run_id and d.enabled
+   and sim_owns(d.owner_id, d.owner_epoch, u.owner, u.epoch)
+returning d.user_id
+"""
 
 
-async def _store(
-    conn: Conn,
-    user_id: str,
-    run_id: uuid.UUID,
-    rows: Sequence[NewRow],
-    live: bool,
-    fence: Fence | None,
-) -> None:
-    column = sql.Identifier("live_generated" if live else "generated")
+@dataclass(frozen=True, slots=True)
+class StoreBatch:
+    """Rows one simulation stores at once, under its run and lease (``fence``)."""
+
+    user_id: str
+    run_id: uuid.UUID
+    rows: Sequence[NewRow]
+    live: bool
+    fence: Fence | None = None
+
+
+async def _store(conn: Conn, batches: Sequence[StoreBatch]) -> frozenset[str]:
+    # one advance per user (a user may have several batches in the group)
+    runs: dict[str, tuple[StoreBatch, list[int]]] = {}
+    for b in batches:
+        first, counts = runs.setdefault(b.user_id, (b, [0, 0]))
+        if (first.run_id, first.fence) != (b.run_id, b.fence):
+            raise ValueError(f"batches of user {b.user_id!r} under different runs or leases")
+        counts[1 if b.live else 0] += len(b.rows)
+    firsts = [first for first, _ in runs.values()]
+    fences = [fence_params(b.fence) for b in firsts]
     cur = await conn.execute(
-        _ADVANCE.format(column=column),
-        {"n": len(rows), "user_id": user_id, "run_id": run_id, **fence_params(fence)},
+        _ADVANCE,
+        (
+            list(runs),
+            [b.run_id for b in firsts],
+            [f["owner"] for f in fences],
+            [f["epoch"] for f in fences],
+            [counts[0] for _, counts in runs.values()],
+            [counts[1] for _, counts in runs.values()],
+        ),
     )
-    if await cur.fetchone() is None:
-        raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
-    async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
-        for r in rows:
-            await copy.write_row(r.copy_values(user_id))
-    await conn.execute("select pg_notify(%s, %s)", (OUTBOX_CHANNEL, user_id))
+    accepted = {r["user_id"] for r in await cur.fetchall()}
+    if accepted:
+        async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for b in batches:
+                if b.user_id in accepted:
+                    for r in b.rows:
+                        await copy.write_row(r.copy_values(b.user_id))
+        await conn.execute(
+            "select pg_notify(%s, u) from unnest(%s::text[]) u", (OUTBOX_CHANNEL, sorted(accepted))
+        )
+    return frozenset(runs.keys() - accepted)
+
+
+async def store_batches(db: Database, batches: Sequence[StoreBatch]) -> frozenset[str]:
+    """COPY the batches into the outbox and advance each user's counters, atomically.
+
+    Fenced per user: a user's batches are stored only while its run is current, demo
+    mode is on and the simulation's lease (``fence``) holds; the users refused are
+    returned (nothing of theirs stored). Senders are notified of the others.
+    """
+    if not batches:
+        return frozenset()
+    return await db.transaction(_store, batches)
 
 
 async def store_rows(
@@ -137,12 +178,9 @@ async def store_rows(
     live: bool,
     fence: Fence | None = None,
 ) -> None:
-    """COPY ``rows`` into the outbox and advance the user's generation counter, atomically.
-
-    Fenced: only while the run is the user's, demo mode is on and the simulation's lease
-    (``fence``) still holds (else ``LeaseLost``, nothing stored). Senders are notified.
-    """
-    await db.transaction(_store, user_id, run_id, rows, live, fence)
+    """``store_batches`` for one batch: ``LeaseLost`` when it is refused."""
+    if await store_batches(db, [StoreBatch(user_id, run_id, rows, live, fence)]):
+        raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
 
 
 #: users served by one claim at most: each gets an equal share of the batch
@@ -287,6 +325,17 @@ update interactions
         select from demo_users d where d.user_id = %(user_id)s and d.run_id = %(run_id)s)
 """
 
+#: above this many users (runs) in one batch, their ``sent`` rows are one statement
+_SENT_STATEMENTS_MAX = 4
+_RECORD_SENT_MANY = """
+update interactions i
+   set status = 'sent', sent_at = coalesce(i.sent_at, now()), last_error = null,
+       updated_at = now()
+  from unnest(%s::text[], %s::int8[], %s::uuid[]) as u(user_id, seq, run_id)
+ where i.user_id = u.user_id and i.seq = u.seq
+   and exists (select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id)
+"""
+
 _FAIL_ORPHANS = """
 update interactions
    set status = 'failed', last_error = 'its video could not be delivered', updated_at = now()
@@ -307,7 +356,13 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
     sent = [o for o in outcomes if o.status == "sent"]
     rest = [o for o in outcomes if o.status != "sent"] if len(sent) < len(outcomes) else []
     updated = 0
-    for (user_id, run_id), seqs in _seqs_by_run(sent).items():
+    runs = _seqs_by_run(sent)
+    if len(runs) > _SENT_STATEMENTS_MAX:
+        # many users with a few rows each: one statement for all of them
+        many = ([o.user_id for o in sent], [o.seq for o in sent], [o.run_id for o in sent])
+        updated += (await conn.execute(_RECORD_SENT_MANY, many)).rowcount
+        runs = {}
+    for (user_id, run_id), seqs in runs.items():
         params = {"user_id": user_id, "seqs": seqs, "run_id": run_id}
         updated += (await conn.execute(_RECORD_SENT, params)).rowcount
     failed_videos: list[tuple[uuid.UUID, str]] = []
@@ -333,6 +388,11 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
     if failed_videos:
         owners = sorted({user for _, user in failed_videos})
         await conn.execute(_FAIL_ORPHANS, (owners, [id_ for id_, _ in failed_videos]))
+    unblocked = sorted({o.user_id for o in sent if o.kind == "video"})
+    if unblocked:  # their comments are claimable now, by any instance's senders
+        await conn.execute(
+            "select pg_notify(%s, u) from unnest(%s::text[]) u", (OUTBOX_CHANNEL, unblocked)
+        )
     return updated
 
 
@@ -340,11 +400,13 @@ async def record(db: Database, outcomes: Sequence[Outcome]) -> int:
     """Write a batch of delivery outcomes in one transaction; return rows updated.
 
     Rows are addressed by their key, ``(user_id, seq)``: all ``sent`` (the usual case)
-    is one statement per user in the batch, anything else one joined statement.
+    is one statement per user in the batch (one for all when they are many), anything
+    else one joined statement.
 
     A ``sent`` outcome always wins (it is terminal); a retry or failure only
     applies to a row still ``sending``. Comments of a video that failed for
-    good are failed with it, so they never wait forever.
+    good are failed with it, so they never wait forever. A video sent is announced on
+    ``OUTBOX_CHANNEL``: its comments became claimable, for every instance's senders.
     """
     return await db.transaction(_record, outcomes)
 
