@@ -15,6 +15,7 @@ from datetime import datetime
 
 from psycopg.rows import tuple_row
 
+from sim.db.claim import FAIR_USERS, Claimed, claim
 from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
@@ -58,19 +59,6 @@ class NewRow:
             self.payload_json,
             self.created_at,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A row claimed for delivery (its lease runs until ``due_at``) in the user's ``run_id``."""
-
-    id: uuid.UUID
-    user_id: str
-    seq: int
-    kind: str
-    attempts: int
-    payload_json: str
-    run_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,110 +169,6 @@ async def store_rows(
     """``store_batches`` for one batch: ``LeaseLost`` when it is refused."""
     if await store_batches(db, [StoreBatch(user_id, run_id, rows, live, fence)]):
         raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
-
-
-#: users served by one claim at most: each gets an equal share of the batch
-FAIR_USERS = 64
-
-_CLAIM = """
-with recursive
--- users with unfinished rows, in user_id order, found by skipping through the partial
--- index (one probe per user, however many rows each has): first those after the cursor,
--- then from the start up to it (round robin). Evaluated lazily: it stops at the limit.
-after_cursor(user_id) as (
-    (select i.user_id from interactions i
-      where i.status in ('pending', 'sending') and i.user_id > %(after)s
-      order by i.user_id limit 1)
-    union all
-    select (select i.user_id from interactions i
-             where i.status in ('pending', 'sending') and i.user_id > a.user_id
-             order by i.user_id limit 1)
-      from after_cursor a where a.user_id is not null
-),
-from_start(user_id) as (
-    (select i.user_id from interactions i
-      where i.status in ('pending', 'sending')
-      order by i.user_id limit 1)
-    union all
-    select (select i.user_id from interactions i
-             where i.status in ('pending', 'sending') and i.user_id > f.user_id
-             order by i.user_id limit 1)
-      from from_start f where f.user_id < %(after)s
-),
-picked as materialized (
-    select o.lap, o.user_id, o.run_id
-      from (select u.lap, u.user_id,
-                   -- the run the rows are claimed in: outcomes are fenced with it
-                   (select d.run_id from demo_users d
-                     where d.user_id = u.user_id and d.enabled) as run_id
-              from (select 0 as lap, user_id from after_cursor where user_id is not null
-                    union all
-                    select 1, user_id from from_start
-                     where user_id is not null and user_id <= %(after)s) u) o
-     where o.run_id is not null
-       -- some row due now (not all leased to a sender): one probe of the due index
-       and exists (select from interactions i
-                    where i.user_id = o.user_id and i.status in ('pending', 'sending')
-                      and i.due_at <= now())
-     limit least(%(users)s, %(limit)s)  -- at least one row each
-),
-due as materialized (
-    -- each picked user's share, locked in a CTE so no more rows than that are updated;
-    -- the row's physical address lets the update find it without a key probe (the row
-    -- is locked, so it cannot move before the update)
-    select p.lap, p.run_id, c.tid
-      from picked p
-     cross join lateral (
-        select i.ctid as tid from interactions i
-         where i.user_id = p.user_id
-           and i.status in ('pending', 'sending')
-           and i.due_at <= now()
-           -- a scalar subquery, not EXISTS: under OR the planner hashes an EXISTS, which
-           -- seq-scans the whole table; this is one primary-key probe per row
-           and (i.kind <> 'comment' or (
-                 select v.status from interactions v
-                  where v.user_id = i.user_id and v.seq = i.video_seq) = 'sent')
-         order by i.due_at
-         limit (select greatest(1, %(limit)s / count(*)) from picked)
-         for update of i skip locked
-     ) c
-     limit %(limit)s  -- never more (and the planner then joins by address, not by hash)
-)
-update interactions i
-   set status = 'sending',
-       attempts = i.attempts + 1,
-       due_at = now() + make_interval(secs => %(lease_s)s),
-       updated_at = now()
-  from due
- where i.ctid = due.tid
-returning due.lap, i.user_id, i.seq, i.id, i.kind, i.attempts, i.payload::text, due.run_id
-"""
-
-
-async def _claim(conn: Conn, limit: int, lease_s: float, after: str) -> list[Claimed]:
-    params = {"limit": limit, "lease_s": lease_s, "after": after, "users": FAIR_USERS}
-    # plain tuples: a dict per row costs more than the rest of the claim's Python work
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(_CLAIM, params)
-        rows = await cur.fetchall()
-    rows.sort(key=lambda r: r[:3])  # round-robin order of users, each user's rows by seq
-    return [
-        Claimed(id_, user, seq, kind, tries, doc, run)
-        for _, user, seq, id_, kind, tries, doc, run in rows
-    ]
-
-
-async def claim(db: Database, limit: int, lease_s: float, *, after: str = "") -> list[Claimed]:
-    """Claim up to ``limit`` due rows of enabled users (SKIP LOCKED) under a lease, fairly.
-
-    Up to ``FAIR_USERS`` users with unfinished rows are served, in round-robin order
-    from the one after ``after`` (the last user served by the previous claim), each up
-    to an equal share of ``limit``: one user's backlog never holds back another's first
-    rows. The result is in that order, each user's rows by seq; each carries the run of
-    its user at the claim. A comment is only claimed once its video is ``sent``, so it
-    is never delivered before its video.
-    """
-    return await db.transaction(_claim, limit, lease_s, after)
 
 
 # a retry that would come later than max_age_s after the row was queued (first stored,
