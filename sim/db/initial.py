@@ -37,12 +37,20 @@ class Finished:
 
 
 _FINISH = """
-with done as (
+with w as (
+    select * from unnest(%s::text[], %s::uuid[], %s::uuid[], %s::int8[])
+         as w(user_id, run_id, owner, epoch)
+),
+locked as (  -- in user_id order, as every statement that updates many users (no deadlock)
+    select d.user_id from demo_users d where d.user_id in (select user_id from w)
+     order by d.user_id for update
+),
+done as (
     update demo_users d
        set state = 'live', live_at = coalesce(d.live_at, now()), updated_at = now()
-      from unnest(%s::text[], %s::uuid[], %s::uuid[], %s::int8[])
-           as w(user_id, run_id, owner, epoch)
-     where d.user_id = w.user_id and d.run_id = w.run_id and d.enabled
+      from w, locked
+     where d.user_id = w.user_id and locked.user_id = w.user_id and d.run_id = w.run_id
+       and d.enabled
        and sim_owns(d.owner_id, d.owner_epoch, w.owner, w.epoch)
        and d.generated >= d.initial_total
        and not exists (select from interactions i

@@ -89,12 +89,22 @@ class Outcome:
 COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at"
 _COPY = f"copy interactions ({COPY_COLUMNS}) from stdin"
 _ADVANCE = """
+with u as (
+    select * from unnest(%s::text[], %s::uuid[], %s::uuid[], %s::int8[], %s::int8[], %s::int8[])
+         as u(user_id, run_id, owner, epoch, n_initial, n_live)
+),
+-- users' rows are locked in user_id order, as by every statement that updates many
+-- (the heartbeat, the go-live sweep): two of them never wait on each other (deadlock)
+locked as (
+    select d.user_id from demo_users d where d.user_id in (select user_id from u)
+     order by d.user_id for update
+)
 update demo_users d
    set generated = d.generated + u.n_initial, live_generated = d.live_generated + u.n_live,
        updated_at = now()
-  from unnest(%s::text[], %s::uuid[], %s::uuid[], %s::int8[], %s::int8[], %s::int8[])
-       as u(user_id, run_id, owner, epoch, n_initial, n_live)
- where d.user_id = u.user_id and d.run_id = u.run_id and d.enabled
+  from u, locked
+ where d.user_id = u.user_id and locked.user_id = u.user_id and d.run_id = u.run_id
+   and d.enabled
    and sim_owns(d.owner_id, d.owner_epoch, u.owner, u.epoch)
 returning d.user_id
 """

@@ -35,7 +35,7 @@ from sim.pipeline.storer import RowBudget, Storer
 from sim.pipeline.timing import backoff_s
 from sim.settings import Settings
 
-__all__ = ["Simulations", "UserRun"]
+__all__ = ["Simulations", "UserRun", "run_key"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class UserRun:
     #: the user's row as the supervisor read it (owner and lease included): the first
     #: run starts from it without a query of its own; a restart reads it again
     row: UserRow | None = None
+    key: tuple[object, ...] | None = None  # ``run_key`` of the row it started from
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     buffered: int = 0  # initial rows generated and not yet stored (budget held)
     done: trio.Event = field(default_factory=trio.Event)
@@ -278,6 +279,11 @@ class Simulations:
                 n += 1
         finally:
             self.metrics.live_rate.dec(rate_per_s)
+
+
+def run_key(row: UserRow) -> tuple[object, ...]:
+    """What a simulation started from a row depends on: the run, its rate, the lease."""
+    return (row.run_id, row.live_per_minute, row.owner_epoch)
 
 
 def _behind_s(row: UserRow, limit_s: float) -> float:

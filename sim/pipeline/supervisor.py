@@ -26,7 +26,7 @@ from sim.errors import DatabaseError
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, OfflineProvider
 from sim.pipeline.sender import Sender
-from sim.pipeline.simulation import Simulations, UserRun
+from sim.pipeline.simulation import Simulations, UserRun, run_key
 from sim.settings import Settings
 
 __all__ = ["Supervisor"]
@@ -176,7 +176,13 @@ class Supervisor:
         hears of the change and acts on it.
         """
         row, started = await users.enable_user(self.db, user_id, cfg, lease=self.lease)
-        if row.owner_id == self.instance_id and (started or user_id not in self._users):
+        handle = self._users.get(user_id)
+        if row.owner_id == self.instance_id and (
+            handle is None
+            # a heartbeat that saw the user owned may have started this very run already:
+            # restarting it would throw its first batch away
+            or (started and (handle.scope.cancel_called or handle.key != run_key(row)))
+        ):
             await self._start(user_id, row)
         return row, started
 
@@ -235,7 +241,7 @@ class Supervisor:
     # --- per-user lifetime --------------------------------------------------------------
     async def _start(self, user_id: str, row: UserRow | None = None) -> None:
         assert self._nursery is not None, "supervisor not running"
-        handle = UserRun(user_id, row)
+        handle = UserRun(user_id, row, run_key(row) if row is not None else None)
         old = self._users.get(user_id)
         self._users[user_id] = handle  # the slot first: a concurrent start sees it
         if old is not None:
