@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 pg,
                 rec,
                 users=200 if quick else 2000,
-                burst_users=200 if quick else 500,
+                burst_users=200 if quick else 2000,
                 per_user=10,
                 clients=16,
                 probes=3 if quick else 10,

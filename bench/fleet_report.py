@@ -73,8 +73,9 @@ def fleet_section(f: FleetResult) -> list[str]:
         "## 6. A fleet: many users on one instance, several instances on one PostgreSQL",
         "",
         f"sim's sender runs {s.send_concurrency} claim/deliver workers per instance for all "
-        f"users together; each claim serves up to 64 users with due rows, round robin, an "
-        f"equal share of {s.send_batch_size:,} each. Measured with `bench/fleet.py`.",
+        f"users together; each claim serves up to 64 users with due rows, round robin, a "
+        f"water-filled share of {s.send_batch_size:,} each (what users with fewer rows leave "
+        f"goes to those with more). Measured with `bench/fleet.py`.",
         "",
     ]
     if f.visible_s:

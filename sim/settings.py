@@ -87,6 +87,7 @@ class Settings:
     # --- generation -------------------------------------------------------------
     store_batch_size: int = _opt(500, lo=1, hi=50_000)
     store_queue_batches: int = _opt(4, lo=1, hi=1000)  # generated, not yet stored: all users
+    store_group_max_rows: int = _opt(5000, lo=1, hi=100_000)  # one store transaction, all users
     max_rows_per_user: int = _opt(50_000, lo=1, hi=100_000_000)
     restart_backoff_s: float = _opt(1.0, lo=0.0, hi=3600)
     restart_backoff_max_s: float = _opt(60.0, lo=0.0, hi=86400)

@@ -99,7 +99,10 @@ async def enable(user_id: str) -> tuple[Response, int]:
     seed = req.seed if req.seed is not None else random.SystemRandom().randrange(2**53)
     niche = req.niche or niche_of(DemoSpec(0, 0, 0, seed)).key
     cfg = DemoConfig(req.videos, req.comments, req.dms, float(req.live_per_minute), seed, niche)
-    _, started = await rt.pipeline().enable(user_id, cfg)
+    row, started = await rt.pipeline().enable(user_id, cfg)
+    if started and row.generated == 0:
+        # a fresh run has no rows as of its enable: answered from the row just written
+        return jsonify(status_document(row, dict.fromkeys(users.STATUSES, 0))), 202
     return await _status_response(user_id, 202 if started else 200)
 
 

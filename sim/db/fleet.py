@@ -131,6 +131,35 @@ returning d.user_id
 """
 
 
+# Statements that update many users' rows lock them in user_id order first (as the
+# storer's and the go-live sweep's do): two of them never wait on each other
+_RENEW = """
+with mine as (
+    select user_id from demo_users where owner_id = %(me)s and enabled
+     order by user_id for update
+)
+update demo_users d set owner_until = now() + make_interval(secs => %(lease_s)s)
+  from mine where d.user_id = mine.user_id
+returning d.user_id
+"""
+_RELEASE = """
+with surplus as (
+    select user_id from demo_users where user_id = any(%s) and owner_id = %s
+     order by user_id for update
+)
+update demo_users d set owner_id = null, owner_until = null
+  from surplus where d.user_id = surplus.user_id
+returning d.user_id
+"""
+_LEAVE = """
+with mine as (
+    select user_id from demo_users where owner_id = %s order by user_id for update
+)
+update demo_users d set owner_id = null, owner_until = null
+  from mine where d.user_id = mine.user_id
+"""
+
+
 async def _beat(
     conn: Conn, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
 ) -> Beat:
@@ -142,11 +171,7 @@ async def _beat(
         " where last_heartbeat < now() - make_interval(secs => %(lease_s)s * %(leases)s)",
         {**args, "leases": PRUNE_AFTER_LEASES},
     )
-    cur = await conn.execute(
-        "update demo_users set owner_until = now() + make_interval(secs => %(lease_s)s)"
-        " where owner_id = %(me)s and enabled returning user_id",
-        args,
-    )
+    cur = await conn.execute(_RENEW, args)
     owned = {r["user_id"] for r in await cur.fetchall()}
     cur = await conn.execute(
         "select (select count(*) from sim_instances"
@@ -162,11 +187,7 @@ async def _beat(
     released: list[str] = []
     if len(owned) > share + SHARE_SLACK:
         # which ones is arbitrary but stable (by user id): the same ones on every beat
-        cur = await conn.execute(
-            "update demo_users set owner_id = null, owner_until = null"
-            " where user_id = any(%s) and owner_id = %s returning user_id",
-            (sorted(owned)[share:], me),
-        )
+        cur = await conn.execute(_RELEASE, (sorted(owned)[share:], me))
         released = [r["user_id"] for r in await cur.fetchall()]
         owned.difference_update(released)
         await conn.execute("select pg_notify(%s, '*')", (USERS_CHANNEL,))
@@ -185,9 +206,7 @@ async def beat(
 
 
 async def _leave(conn: Conn, me: uuid.UUID) -> int:
-    cur = await conn.execute(
-        "update demo_users set owner_id = null, owner_until = null where owner_id = %s", (me,)
-    )
+    cur = await conn.execute(_LEAVE, (me,))
     await conn.execute("delete from sim_instances where id = %s", (me,))
     await conn.execute("select pg_notify(%s, '*')", (USERS_CHANNEL,))
     return cur.rowcount

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg import sql
 from psycopg.rows import tuple_row
 
+from sim.db.claim import FAIR_USERS, Claimed, claim
 from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
@@ -26,9 +26,11 @@ __all__ = [
     "Claimed",
     "NewRow",
     "Outcome",
+    "StoreBatch",
     "claim",
     "record",
     "release",
+    "store_batches",
     "store_rows",
 ]
 
@@ -60,19 +62,6 @@ class NewRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """A row claimed for delivery (its lease runs until ``due_at``) in the user's ``run_id``."""
-
-    id: uuid.UUID
-    user_id: str
-    seq: int
-    kind: str
-    attempts: int
-    payload_json: str
-    run_id: uuid.UUID
-
-
-@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one delivery attempt: ``sent``, ``pending`` (retry later) or ``failed``.
 
@@ -99,33 +88,83 @@ class Outcome:
 #: the columns ``NewRow.copy_values`` fills, in order
 COPY_COLUMNS = "id, user_id, seq, kind, video_id, video_seq, payload, created_at"
 _COPY = f"copy interactions ({COPY_COLUMNS}) from stdin"
-_ADVANCE = sql.SQL(
-    "update demo_users set {column} = {column} + %(n)s, updated_at = now()"
-    " where user_id = %(user_id)s and run_id = %(run_id)s and enabled"
-    " and sim_owns(owner_id, owner_epoch, %(owner)s, %(epoch)s)"
-    " returning 1"
+_ADVANCE = """
+with u as (
+    select * from unnest(%s::text[], %s::uuid[], %s::uuid[], %s::int8[], %s::int8[], %s::int8[])
+         as u(user_id, run_id, owner, epoch, n_initial, n_live)
+),
+-- users' rows are locked in user_id order, as by every statement that updates many
+-- (the heartbeat, the go-live sweep): two of them never wait on each other (deadlock)
+locked as (
+    select d.user_id from demo_users d where d.user_id in (select user_id from u)
+     order by d.user_id for update
 )
+update demo_users d
+   set generated = d.generated + u.n_initial, live_generated = d.live_generated + u.n_live,
+       updated_at = now()
+  from u, locked
+ where d.user_id = u.user_id and locked.user_id = u.user_id and d.run_id = u.run_id
+   and d.enabled
+   and sim_owns(d.owner_id, d.owner_epoch, u.owner, u.epoch)
+returning d.user_id
+"""
 
 
-async def _store(
-    conn: Conn,
-    user_id: str,
-    run_id: uuid.UUID,
-    rows: Sequence[NewRow],
-    live: bool,
-    fence: Fence | None,
-) -> None:
-    column = sql.Identifier("live_generated" if live else "generated")
+@dataclass(frozen=True, slots=True)
+class StoreBatch:
+    """Rows one simulation stores at once, under its run and lease (``fence``)."""
+
+    user_id: str
+    run_id: uuid.UUID
+    rows: Sequence[NewRow]
+    live: bool
+    fence: Fence | None = None
+
+
+async def _store(conn: Conn, batches: Sequence[StoreBatch]) -> frozenset[str]:
+    # one advance per user (a user may have several batches in the group)
+    runs: dict[str, tuple[StoreBatch, list[int]]] = {}
+    for b in batches:
+        first, counts = runs.setdefault(b.user_id, (b, [0, 0]))
+        if (first.run_id, first.fence) != (b.run_id, b.fence):
+            raise ValueError(f"batches of user {b.user_id!r} under different runs or leases")
+        counts[1 if b.live else 0] += len(b.rows)
+    firsts = [first for first, _ in runs.values()]
+    fences = [fence_params(b.fence) for b in firsts]
     cur = await conn.execute(
-        _ADVANCE.format(column=column),
-        {"n": len(rows), "user_id": user_id, "run_id": run_id, **fence_params(fence)},
+        _ADVANCE,
+        (
+            list(runs),
+            [b.run_id for b in firsts],
+            [f["owner"] for f in fences],
+            [f["epoch"] for f in fences],
+            [counts[0] for _, counts in runs.values()],
+            [counts[1] for _, counts in runs.values()],
+        ),
     )
-    if await cur.fetchone() is None:
-        raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
-    async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
-        for r in rows:
-            await copy.write_row(r.copy_values(user_id))
-    await conn.execute("select pg_notify(%s, %s)", (OUTBOX_CHANNEL, user_id))
+    accepted = {r["user_id"] for r in await cur.fetchall()}
+    if accepted:
+        async with conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for b in batches:
+                if b.user_id in accepted:
+                    for r in b.rows:
+                        await copy.write_row(r.copy_values(b.user_id))
+        await conn.execute(
+            "select pg_notify(%s, u) from unnest(%s::text[]) u", (OUTBOX_CHANNEL, sorted(accepted))
+        )
+    return frozenset(runs.keys() - accepted)
+
+
+async def store_batches(db: Database, batches: Sequence[StoreBatch]) -> frozenset[str]:
+    """COPY the batches into the outbox and advance each user's counters, atomically.
+
+    Fenced per user: a user's batches are stored only while its run is current, demo
+    mode is on and the simulation's lease (``fence``) holds; the users refused are
+    returned (nothing of theirs stored). Senders are notified of the others.
+    """
+    if not batches:
+        return frozenset()
+    return await db.transaction(_store, batches)
 
 
 async def store_rows(
@@ -137,116 +176,9 @@ async def store_rows(
     live: bool,
     fence: Fence | None = None,
 ) -> None:
-    """COPY ``rows`` into the outbox and advance the user's generation counter, atomically.
-
-    Fenced: only while the run is the user's, demo mode is on and the simulation's lease
-    (``fence``) still holds (else ``LeaseLost``, nothing stored). Senders are notified.
-    """
-    await db.transaction(_store, user_id, run_id, rows, live, fence)
-
-
-#: users served by one claim at most: each gets an equal share of the batch
-FAIR_USERS = 64
-
-_CLAIM = """
-with recursive
--- users with unfinished rows, in user_id order, found by skipping through the partial
--- index (one probe per user, however many rows each has): first those after the cursor,
--- then from the start up to it (round robin). Evaluated lazily: it stops at the limit.
-after_cursor(user_id) as (
-    (select i.user_id from interactions i
-      where i.status in ('pending', 'sending') and i.user_id > %(after)s
-      order by i.user_id limit 1)
-    union all
-    select (select i.user_id from interactions i
-             where i.status in ('pending', 'sending') and i.user_id > a.user_id
-             order by i.user_id limit 1)
-      from after_cursor a where a.user_id is not null
-),
-from_start(user_id) as (
-    (select i.user_id from interactions i
-      where i.status in ('pending', 'sending')
-      order by i.user_id limit 1)
-    union all
-    select (select i.user_id from interactions i
-             where i.status in ('pending', 'sending') and i.user_id > f.user_id
-             order by i.user_id limit 1)
-      from from_start f where f.user_id < %(after)s
-),
-picked as materialized (
-    select o.lap, o.user_id, o.run_id
-      from (select u.lap, u.user_id,
-                   -- the run the rows are claimed in: outcomes are fenced with it
-                   (select d.run_id from demo_users d
-                     where d.user_id = u.user_id and d.enabled) as run_id
-              from (select 0 as lap, user_id from after_cursor where user_id is not null
-                    union all
-                    select 1, user_id from from_start
-                     where user_id is not null and user_id <= %(after)s) u) o
-     where o.run_id is not null
-       -- some row due now (not all leased to a sender): one probe of the due index
-       and exists (select from interactions i
-                    where i.user_id = o.user_id and i.status in ('pending', 'sending')
-                      and i.due_at <= now())
-     limit least(%(users)s, %(limit)s)  -- at least one row each
-),
-due as materialized (
-    -- each picked user's share, locked in a CTE so no more rows than that are updated;
-    -- the row's physical address lets the update find it without a key probe (the row
-    -- is locked, so it cannot move before the update)
-    select p.lap, p.run_id, c.tid
-      from picked p
-     cross join lateral (
-        select i.ctid as tid from interactions i
-         where i.user_id = p.user_id
-           and i.status in ('pending', 'sending')
-           and i.due_at <= now()
-           -- a scalar subquery, not EXISTS: under OR the planner hashes an EXISTS, which
-           -- seq-scans the whole table; this is one primary-key probe per row
-           and (i.kind <> 'comment' or (
-                 select v.status from interactions v
-                  where v.user_id = i.user_id and v.seq = i.video_seq) = 'sent')
-         order by i.due_at
-         limit (select greatest(1, %(limit)s / count(*)) from picked)
-         for update of i skip locked
-     ) c
-     limit %(limit)s  -- never more (and the planner then joins by address, not by hash)
-)
-update interactions i
-   set status = 'sending',
-       attempts = i.attempts + 1,
-       due_at = now() + make_interval(secs => %(lease_s)s),
-       updated_at = now()
-  from due
- where i.ctid = due.tid
-returning due.lap, i.user_id, i.seq, i.id, i.kind, i.attempts, i.payload::text, due.run_id
-"""
-
-
-async def _claim(conn: Conn, limit: int, lease_s: float, after: str) -> list[Claimed]:
-    params = {"limit": limit, "lease_s": lease_s, "after": after, "users": FAIR_USERS}
-    # plain tuples: a dict per row costs more than the rest of the claim's Python work
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(_CLAIM, params)
-        rows = await cur.fetchall()
-    rows.sort(key=lambda r: r[:3])  # round-robin order of users, each user's rows by seq
-    return [
-        Claimed(id_, user, seq, kind, tries, doc, run)
-        for _, user, seq, id_, kind, tries, doc, run in rows
-    ]
-
-
-async def claim(db: Database, limit: int, lease_s: float, *, after: str = "") -> list[Claimed]:
-    """Claim up to ``limit`` due rows of enabled users (SKIP LOCKED) under a lease, fairly.
-
-    Up to ``FAIR_USERS`` users with unfinished rows are served, in round-robin order
-    from the one after ``after`` (the last user served by the previous claim), each up
-    to an equal share of ``limit``: one user's backlog never holds back another's first
-    rows. The result is in that order, each user's rows by seq; each carries the run of
-    its user at the claim. A comment is only claimed once its video is ``sent``, so it
-    is never delivered before its video.
-    """
-    return await db.transaction(_claim, limit, lease_s, after)
+    """``store_batches`` for one batch: ``LeaseLost`` when it is refused."""
+    if await store_batches(db, [StoreBatch(user_id, run_id, rows, live, fence)]):
+        raise LeaseLost(f"demo run of user {user_id!r} is no longer this instance's")
 
 
 # a retry that would come later than max_age_s after the row was queued (first stored,
@@ -287,6 +219,17 @@ update interactions
         select from demo_users d where d.user_id = %(user_id)s and d.run_id = %(run_id)s)
 """
 
+#: above this many users (runs) in one batch, their ``sent`` rows are one statement
+_SENT_STATEMENTS_MAX = 4
+_RECORD_SENT_MANY = """
+update interactions i
+   set status = 'sent', sent_at = coalesce(i.sent_at, now()), last_error = null,
+       updated_at = now()
+  from unnest(%s::text[], %s::int8[], %s::uuid[]) as u(user_id, seq, run_id)
+ where i.user_id = u.user_id and i.seq = u.seq
+   and exists (select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id)
+"""
+
 _FAIL_ORPHANS = """
 update interactions
    set status = 'failed', last_error = 'its video could not be delivered', updated_at = now()
@@ -307,7 +250,13 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
     sent = [o for o in outcomes if o.status == "sent"]
     rest = [o for o in outcomes if o.status != "sent"] if len(sent) < len(outcomes) else []
     updated = 0
-    for (user_id, run_id), seqs in _seqs_by_run(sent).items():
+    runs = _seqs_by_run(sent)
+    if len(runs) > _SENT_STATEMENTS_MAX:
+        # many users with a few rows each: one statement for all of them
+        many = ([o.user_id for o in sent], [o.seq for o in sent], [o.run_id for o in sent])
+        updated += (await conn.execute(_RECORD_SENT_MANY, many)).rowcount
+        runs = {}
+    for (user_id, run_id), seqs in runs.items():
         params = {"user_id": user_id, "seqs": seqs, "run_id": run_id}
         updated += (await conn.execute(_RECORD_SENT, params)).rowcount
     failed_videos: list[tuple[uuid.UUID, str]] = []
@@ -333,6 +282,11 @@ async def _record(conn: Conn, outcomes: Sequence[Outcome]) -> int:
     if failed_videos:
         owners = sorted({user for _, user in failed_videos})
         await conn.execute(_FAIL_ORPHANS, (owners, [id_ for id_, _ in failed_videos]))
+    unblocked = sorted({o.user_id for o in sent if o.kind == "video"})
+    if unblocked:  # their comments are claimable now, by any instance's senders
+        await conn.execute(
+            "select pg_notify(%s, u) from unnest(%s::text[]) u", (OUTBOX_CHANNEL, unblocked)
+        )
     return updated
 
 
@@ -340,11 +294,13 @@ async def record(db: Database, outcomes: Sequence[Outcome]) -> int:
     """Write a batch of delivery outcomes in one transaction; return rows updated.
 
     Rows are addressed by their key, ``(user_id, seq)``: all ``sent`` (the usual case)
-    is one statement per user in the batch, anything else one joined statement.
+    is one statement per user in the batch (one for all when they are many), anything
+    else one joined statement.
 
     A ``sent`` outcome always wins (it is terminal); a retry or failure only
     applies to a row still ``sending``. Comments of a video that failed for
-    good are failed with it, so they never wait forever.
+    good are failed with it, so they never wait forever. A video sent is announced on
+    ``OUTBOX_CHANNEL``: its comments became claimable, for every instance's senders.
     """
     return await db.transaction(_record, outcomes)
 

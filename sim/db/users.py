@@ -12,6 +12,7 @@ from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
 
 __all__ = [
+    "STATUSES",
     "DemoConfig",
     "UserRow",
     "count_by_state",
@@ -20,6 +21,7 @@ __all__ = [
     "enabled_users",
     "get_status",
     "get_user",
+    "get_users",
     "initial_progress",
     "list_statuses",
     "mark_live",
@@ -91,6 +93,18 @@ async def _get(conn: Conn, user_id: str, lock: bool = False) -> UserRow | None:
 
 async def get_user(db: Database, user_id: str) -> UserRow | None:
     return await db.transaction(_get, user_id)
+
+
+async def _get_many(conn: Conn, user_ids: list[str]) -> dict[str, UserRow]:
+    cur = await conn.execute(
+        f"select {_COLUMNS} from demo_users where user_id = any(%s)", (user_ids,)
+    )
+    return {r["user_id"]: UserRow(**r) for r in await cur.fetchall()}
+
+
+async def get_users(db: Database, user_ids: list[str]) -> dict[str, UserRow]:
+    """The rows of ``user_ids`` that exist, by user id (one query)."""
+    return await db.transaction(_get_many, user_ids) if user_ids else {}
 
 
 async def _enable(conn: Conn, user_id: str, cfg: DemoConfig) -> tuple[UserRow, bool]:

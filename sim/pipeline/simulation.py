@@ -18,22 +18,24 @@ from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
 
 import trio
 
-from sim.db import Database, outbox, users
+from sim.db import Database, users
 from sim.db.fleet import Fence
+from sim.db.initial import Waiting
+from sim.db.outbox import StoreBatch
 from sim.db.users import UserRow
 from sim.errors import DatabaseError, LeaseLost, describe
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, DemoSpec, Draft
-from sim.pipeline.retry import RetryPolicy, retry_call
+from sim.pipeline.golive import GoLive
 from sim.pipeline.store import to_rows
-from sim.pipeline.timing import Wakeup, backoff_s
+from sim.pipeline.storer import RowBudget, Storer
+from sim.pipeline.timing import backoff_s
 from sim.settings import Settings
 
-__all__ = ["Simulations", "UserRun"]
+__all__ = ["Simulations", "UserRun", "run_key"]
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,16 @@ class UserRun:
     """A running simulation of one user, as the supervisor holds it."""
 
     user_id: str
+    #: the user's row as the supervisor read it (owner and lease included): the first
+    #: run starts from it without a query of its own; a restart reads it again
+    row: UserRow | None = None
+    key: tuple[object, ...] | None = None  # ``run_key`` of the row it started from
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    progress: Wakeup = field(default_factory=Wakeup)  # _await_initial: outcomes recorded
-    buffered: int = 0  # initial batches generated and not yet stored (buffer slots held)
+    buffered: int = 0  # initial rows generated and not yet stored (budget held)
     done: trio.Event = field(default_factory=trio.Event)
     recorded: Counter[str] = field(default_factory=Counter)
+    #: while waiting for the initial burst to be delivered: its size (progress is logged)
+    awaiting: int | None = None
 
 
 class Simulations:
@@ -70,19 +77,31 @@ class Simulations:
         self.owner = owner
         self._provider_factory = provider_factory
         self._provider: ContentProvider | None = None
+        self._provider_lock = trio.Lock()
         self._on_stored = on_stored
         self._rng = random.Random()
-        # initial batches generated but not yet stored, all users together: memory stays
+        # initial rows generated but not yet stored, all users together: memory stays
         # flat however many users start at once (FIFO, so they take turns)
-        self._buffer = trio.Semaphore(settings.store_queue_batches)
+        self._buffer = RowBudget(settings.store_queue_batches * settings.store_batch_size)
+        self.storer = Storer(db, settings, rng=self._rng)
+        self.golive = GoLive(db, settings.batch_timeout_s)
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Simulations] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run what all simulations share (the storer, the go-live sweep) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.storer.run)
+            await nursery.start(self.golive.run)
+            task_status.started(self)
 
     async def provider(self) -> ContentProvider:
-        if self._provider is None:
-            # one for all users: every item is a pure function of its user's spec, and
-            # a provider per user cost 35 ms and a fan cache of up to a few MB each; the
-            # first one (Faker loading its locale data) takes a worker thread ~0.4 s
-            provider = await trio.to_thread.run_sync(self._provider_factory)
-            self._provider = self._provider or provider
+        async with self._provider_lock:  # built once, not by every user starting meanwhile
+            if self._provider is None:
+                # one for all users: every item is a pure function of its user's spec, and
+                # a provider per user cost 35 ms and a fan cache of up to a few MB each;
+                # the first (Faker loading its locale data) takes a worker thread ~0.4 s
+                self._provider = await trio.to_thread.run_sync(self._provider_factory)
         return self._provider
 
     async def supervise(self, handle: UserRun) -> None:
@@ -125,7 +144,9 @@ class Simulations:
 
     async def _simulate(self, handle: UserRun) -> None:
         s = self.settings
-        row = await users.get_user(self.db, handle.user_id)
+        row, handle.row = handle.row, None
+        if row is None:
+            row = await users.get_user(self.db, handle.user_id)
         if row is None or not row.enabled:
             return
         if row.owner_id != self.owner:
@@ -143,8 +164,7 @@ class Simulations:
                         await self._await_initial(row, handle)
                     await self._live(row, spec, provider, send)
         finally:
-            for _ in range(handle.buffered):  # batches dropped unstored give their slots back
-                self._buffer.release()
+            self._buffer.release(handle.buffered)  # rows dropped unstored give their budget back
             handle.buffered = 0
 
     async def _generate_initial(
@@ -165,18 +185,24 @@ class Simulations:
             row.dms,
             f", resuming after {skip}" if skip else "",
         )
-        batches = provider.initial_batches(spec, self.settings.store_batch_size, skip)
+        size = self.settings.store_batch_size
+        batches = provider.initial_batches(spec, size, skip)
+        left = row.initial_total - skip
         async with aclosing(batches):
             while True:
-                await self._buffer.acquire()  # before generating: the slot bounds memory
-                handle.buffered += 1
+                # before generating: the budget bounds memory
+                taken = await self._buffer.acquire(max(1, min(size, left)))
+                handle.buffered += taken
                 batch = await anext(batches, None)
+                unused = taken - len(batch or ())
+                if unused > 0:
+                    handle.buffered -= unused
+                    self._buffer.release(unused)
                 if batch is None:
-                    handle.buffered -= 1
-                    self._buffer.release()
                     return
+                left -= len(batch)
                 await send.send((batch, False))
-                batch = None  # not kept alive while waiting for the next slot
+                batch = None  # not kept alive while waiting for the next budget
 
     async def _store(
         self,
@@ -195,67 +221,35 @@ class Simulations:
                 rows = await trio.to_thread.run_sync(
                     to_rows, row.user_id, row.run_id, anchor, drafts
                 )
-                await retry_call(
-                    RetryPolicy.for_database(self.settings),
-                    partial(
-                        outbox.store_rows,
-                        self.db,
-                        row.user_id,
-                        row.run_id,
-                        rows,
-                        live=live,
-                        fence=fence,
-                    ),
-                    retry_on=DatabaseError,
-                    rng=self._rng,
-                    what=f"Storing {len(rows)} rows",
-                )
+                await self.storer.store(StoreBatch(row.user_id, row.run_id, rows, live, fence))
                 if not live:
-                    handle.buffered -= 1
-                    self._buffer.release()
+                    stored = min(len(rows), handle.buffered)
+                    handle.buffered -= stored
+                    self._buffer.release(stored)
                 for kind, n in Counter(d.kind for d in drafts).items():
                     self.metrics.generated.labels(kind).inc(n)
                 self._on_stored(row.user_id)
                 del drafts, rows  # not kept alive while waiting for the next batch
 
     async def _await_initial(self, row: UserRow, handle: UserRun) -> None:
-        """Wait until every initial interaction is sent or failed, logging progress."""
-        total = row.initial_total
-        # clear before reading: outcomes recorded while the query runs then count twice
-        # (which only brings the next exact check forward), never zero times (a stall)
+        """Wait until every initial interaction is sent or failed (the instance's sweep
+        marks the user live); progress is logged as outcomes are recorded here."""
         handle.recorded.clear()
-        counts = await users.initial_progress(self.db, row.user_id, total)
-        checked_at = trio.current_time()
-        last_logged = -1
-        while True:
-            sent = counts["sent"] + handle.recorded["sent"]
-            done = sent + counts["failed"] + handle.recorded["failed"]
-            if sent != last_logged and sent:
-                log.info(
-                    "Updated %d/%d sent interactions for user %s",
-                    min(sent, total),
-                    total,
-                    row.user_id,
-                )
-                last_logged = sent
-            if done >= total or trio.current_time() - checked_at > 2.0:
-                handle.recorded.clear()
-                counts = await users.initial_progress(self.db, row.user_id, total)
-                checked_at = trio.current_time()
-                if counts["sent"] + counts["failed"] >= total:
-                    break
-            await handle.progress.wait(0.25)
-        await users.mark_live(self.db, row.user_id, row.run_id, fence=_fence(row))
+        handle.awaiting = row.initial_total
+        try:
+            finished = await self.golive.wait(Waiting(row.user_id, row.run_id, _fence(row)))
+        finally:
+            handle.awaiting = None
         log.info(
             "Sent %d interactions to main app (%d failed) for user %s",
-            counts["sent"],
-            counts["failed"],
+            finished.sent,
+            finished.failed,
             row.user_id,
         )
         log.info(
             "Demo mode fully initialized for user %s - %d items visible",
             row.user_id,
-            counts["sent"],
+            finished.sent,
         )
 
     async def _live(
@@ -285,6 +279,11 @@ class Simulations:
                 n += 1
         finally:
             self.metrics.live_rate.dec(rate_per_s)
+
+
+def run_key(row: UserRow) -> tuple[object, ...]:
+    """What a simulation started from a row depends on: the run, its rate, the lease."""
+    return (row.run_id, row.live_per_minute, row.owner_epoch)
 
 
 def _behind_s(row: UserRow, limit_s: float) -> float:

@@ -26,7 +26,7 @@ from sim.errors import DatabaseError
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, OfflineProvider
 from sim.pipeline.sender import Sender
-from sim.pipeline.simulation import Simulations, UserRun
+from sim.pipeline.simulation import Simulations, UserRun, run_key
 from sim.settings import Settings
 
 __all__ = ["Supervisor"]
@@ -82,6 +82,7 @@ class Supervisor:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             try:
+                await nursery.start(self.sims.run)
                 await fleet.register(
                     self.db, self.instance_id, socket.gethostname(), os.getpid(), __version__
                 )
@@ -144,9 +145,13 @@ class Supervisor:
             )
         gone = [h for uid, h in self._users.items() if uid not in beat.owned]
         await self._stop_all(gone)
-        for user_id in sorted(beat.owned - self._users.keys()):
+        new = sorted(beat.owned - self._users.keys())
+        # their rows in one query (with the lease just taken): no query per user to start
+        with trio.fail_after(s.pool_timeout_s + s.batch_timeout_s):
+            rows = await users.get_users(self.db, new)
+        for user_id in new:
             if user_id not in self._users:  # an enable may have started it meanwhile
-                await self._start(user_id)
+                await self._start(user_id, rows.get(user_id))
         self.beats += 1
 
     def poke(self, changes: frozenset[str] | None = None) -> None:
@@ -171,8 +176,14 @@ class Supervisor:
         hears of the change and acts on it.
         """
         row, started = await users.enable_user(self.db, user_id, cfg, lease=self.lease)
-        if row.owner_id == self.instance_id and (started or user_id not in self._users):
-            await self._start(user_id)
+        handle = self._users.get(user_id)
+        if row.owner_id == self.instance_id and (
+            handle is None
+            # a heartbeat that saw the user owned may have started this very run already:
+            # restarting it would throw its first batch away
+            or (started and (handle.scope.cancel_called or handle.key != run_key(row)))
+        ):
+            await self._start(user_id, row)
         return row, started
 
     async def disable(self, user_id: str, *, purge: bool) -> tuple[UserRow | None, int]:
@@ -202,7 +213,14 @@ class Supervisor:
             handle = self._users.get(user_id)
             if handle is not None:
                 handle.recorded.update(counts)
-                handle.progress.set()
+                if handle.awaiting is not None and counts["sent"]:
+                    log.info(
+                        "Updated %d/%d sent interactions for user %s",
+                        min(handle.recorded["sent"], handle.awaiting),
+                        handle.awaiting,
+                        user_id,
+                    )
+        self.sims.golive.progress(per_user)
         unblocked = frozenset(u for u, counts in per_user.items() if counts["video_sent"])
         if unblocked:
             self.wake_senders(unblocked)
@@ -221,9 +239,9 @@ class Supervisor:
         self.wake_senders()
 
     # --- per-user lifetime --------------------------------------------------------------
-    async def _start(self, user_id: str) -> None:
+    async def _start(self, user_id: str, row: UserRow | None = None) -> None:
         assert self._nursery is not None, "supervisor not running"
-        handle = UserRun(user_id)
+        handle = UserRun(user_id, row, run_key(row) if row is not None else None)
         old = self._users.get(user_id)
         self._users[user_id] = handle  # the slot first: a concurrent start sees it
         if old is not None:

@@ -128,12 +128,24 @@ async def test_a_small_user_is_not_held_back_by_a_huge_backlog(db: Database, db_
     _due_dms(db_url, "small", 208)
     sql(db_url, "analyze interactions")
     first = await outbox.claim(db, 1000, 60)
-    # two users: each gets up to half the batch
-    assert [r.user_id for r in first] == ["huge"] * 500 + ["small"] * 208
+    # the small user's 208 all, and the huge backlog the rest of the batch
+    assert [r.user_id for r in first] == ["huge"] * 792 + ["small"] * 208
     assert {r.run_id for r in first if r.user_id == "small"} == {await _run(db, "small")}
     assert {r.run_id for r in first if r.user_id == "huge"} == {await _run(db, "huge")}
     rest = await outbox.claim(db, 1000, 60)
     assert [r.user_id for r in rest] == ["huge"] * 1000
+
+
+async def test_an_equal_share_left_unused_goes_to_users_with_more(
+    db: Database, db_url: str
+) -> None:
+    """Shares are water-filled: users with 1 and 3 due rows leave the rest to a backlog."""
+    for user, n in (("one", 1), ("three", 3), ("many", 100)):
+        await users.enable_user(db, user, users.DemoConfig(0, 0, 1, 0, 1))
+        _due_dms(db_url, user, n)
+    rows = await outbox.claim(db, 12, 60)
+    counts = {u: sum(r.user_id == u for r in rows) for u in ("one", "three", "many")}
+    assert counts == {"one": 1, "three": 3, "many": 8}
 
 
 async def test_claims_take_turns_across_users(db: Database, db_url: str) -> None:
