@@ -256,6 +256,18 @@ async def test_serve_answers_and_stops_on_sigterm(db_url: str, tmp_path: Path) -
     assert "sim stopping" in err and "Database pool closed" in err
 
 
+def test_hypercorn_worker_api_is_what_serve_relies_on() -> None:
+    """``sim serve`` uses hypercorn one level below its public ``serve``: fail if that moves."""
+    import inspect
+
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
+
+    params = inspect.signature(worker_serve).parameters
+    assert {"app", "config", "sockets", "shutdown_trigger"} <= params.keys()
+    assert list(inspect.signature(wrap_app).parameters)[:3] == ["app", "wsgi_max_body_size", "mode"]
+
+
 def test_bench_delegates_or_says_why_not(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
