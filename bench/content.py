@@ -44,7 +44,8 @@ VIDEOS = 8
 DMS = 1_000
 LIVE = 500
 SEED = 2026
-SPEED_ROUNDS = 15
+SPEED_ROUNDS = 12
+RUNS_PER_ROUND = 3  # runs (seeds) per generator and round
 
 
 def _run(provider: OfflineProvider, niche: str, comments: int) -> list[Draft]:
@@ -53,16 +54,17 @@ def _run(provider: OfflineProvider, niche: str, comments: int) -> list[Draft]:
     return drafts + [provider.live(spec, n) for n in range(LIVE)]
 
 
-def _rate(batches: Iterator[list[Any]], rows: bool) -> float:
-    """Items per CPU second of one run: drafts alone, or drafts turned into outbox rows.
+def _rate(make: Callable[[int], Iterator[list[Any]]], seeds: range, rows: bool) -> float:
+    """Items per CPU second of runs with seeds: drafts alone, or drafts turned into rows.
 
     CPU time of this process (``process_time``), not wall time: other work on a shared
     machine then slows neither generator's figure; both are single-threaded.
     """
     run, anchor, made = uuid.uuid4(), datetime.now(UTC), 0
     started = time.process_time()
-    for batch in batches:
-        made += len(to_rows("bench", run, anchor, batch)) if rows else len(batch)
+    for seed in seeds:
+        for batch in make(seed):
+            made += len(to_rows("bench", run, anchor, batch)) if rows else len(batch)
     return made / (time.process_time() - started)
 
 
@@ -79,16 +81,19 @@ def _speed(provider: OfflineProvider, rounds: int) -> list[str]:
     }
     for r in range(rounds):
         # interleaved, first one then the other first, so that other work on the machine
-        # hits both alike; each round's ratio compares two runs made seconds apart
+        # hits both alike; each round's ratio compares runs made a second apart, each
+        # measurement a few runs (seeds, hence niches) long
+        seeds = range(RUNS_PER_ROUND * r, RUNS_PER_ROUND * (r + 1))
         for rows in (False, True):
             for name in names if r % 2 == 0 else names[::-1]:
-                rates[(name, rows)].append(_rate(makers[name](r), rows))
+                rates[(name, rows)].append(_rate(makers[name], seeds, rows))
     lines = [
         "## Speed",
         "",
         f"Items per second (of CPU time) generating runs of {sum(shape):,} items "
         "(20 videos, 2,500 comments, "
-        f"2,500 DMs), {rounds} rounds, the two generators alternating within each round "
+        f"2,500 DMs), {rounds} rounds of {RUNS_PER_ROUND} runs (seeds) per generator, the two "
+        "generators alternating within each round "
         "(which goes first alternates too), both in this one run. *Drafts* is the generator "
         "alone; *rows* adds `to_rows` (ids, JSON documents), what the store step does with "
         "each batch. Rates are medians over the rounds; the ratio is today ÷ previous per "

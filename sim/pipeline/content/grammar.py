@@ -98,12 +98,16 @@ def _parse(text: str) -> _Template:
     return tuple(parts)
 
 
+def _as_template(alt: _Template | str) -> _Template:
+    return alt if isinstance(alt, tuple) else (alt,)
+
+
 def _flat(text: str) -> _Template | str:
     """A parsed alternative; plain text stays a string."""
     template = _parse(text)
     if not template:
         return ""
-    if len(template) == 1 and isinstance(template[0], str):
+    if len(template) == 1 and type(template[0]) is str:  # text, not a name
         return template[0]
     return template
 
@@ -242,15 +246,22 @@ class _Compiler:
     def part(self, part: _Part) -> _Node:
         """A part that needs the context."""
         if isinstance(part, _Alts):
-            return _Choice(alt if isinstance(alt, str) else self.template(alt) for alt in part)
+            # a lone name is a str subclass: a template of its own, like any other
+            return _Choice(
+                alt if type(alt) is str else self.template(_as_template(alt)) for alt in part
+            )
         return self.rule(part) if part in self.parsed else _Slot(part)
 
 
 def _expand(node: _Node, rng: Random, ctx: Context, out: list[str]) -> None:
-    # class checks rather than isinstance, leaves of a sequence handled in its loop and no
-    # casts: this is the generator's hot path (``Any`` keeps mypy quiet without a call)
+    # the generator's hot path: class checks rather than isinstance, a choice followed in
+    # the loop rather than by a call, a sequence's leaves handled in its own loop, no casts
+    # (``Any`` keeps mypy quiet without a call); a missing slot is ctx's KeyError
     n: Any = node
     t = type(n)
+    while t is _Choice:
+        n = n[int(rng.random() * len(n))]
+        t = type(n)
     if t is _Seq:
         for part in n:
             tp = type(part)
@@ -259,7 +270,10 @@ def _expand(node: _Node, rng: Random, ctx: Context, out: list[str]) -> None:
             elif tp is _Table:
                 out.append(part[int(rng.random() * len(part))])
             elif tp is _Slot:
-                out.append(_slot(part, rng, ctx))
+                value = ctx[part]
+                out.append(value if type(value) is str else value[int(rng.random() * len(value))])
+            elif tp is _Weighted:
+                out.append(part.texts[bisect_right(part.cum, rng.random() * part.total)])
             else:
                 _expand(part, rng, ctx, out)
     elif t is str:
@@ -268,17 +282,9 @@ def _expand(node: _Node, rng: Random, ctx: Context, out: list[str]) -> None:
         out.append(n[int(rng.random() * len(n))])
     elif t is _Weighted:
         out.append(n.texts[bisect_right(n.cum, rng.random() * n.total)])
-    elif t is _Slot:
-        out.append(_slot(n, rng, ctx))
-    else:  # a choice
-        _expand(n[int(rng.random() * len(n))], rng, ctx, out)
-
-
-def _slot(name: str, rng: Random, ctx: Context) -> str:
-    value = ctx.get(name)
-    if value is None:
-        raise KeyError(f"no slot or rule named {name!r}")
-    return value if type(value) is str else value[int(rng.random() * len(value))]
+    else:  # a slot
+        value = ctx[n]
+        out.append(value if type(value) is str else value[int(rng.random() * len(value))])
 
 
 class Grammar:

@@ -33,6 +33,12 @@ def test_names_are_rules_else_slots_from_the_context() -> None:
         Grammar({"r": ["{missing}"]}).say("r", Random(0), {})
 
 
+def test_a_choice_of_rules_that_need_the_context() -> None:
+    """{|{greet}} with greet naming a slot gives nothing or the whole greeting."""
+    g = Grammar({"r": ["{|{greet}} {who}"], "greet": ["hi {who},", "hey {who},"]})
+    assert outputs(g, "r", {"who": "Ann"}) == {"Ann", "Hi Ann, Ann", "Hey Ann, Ann"}
+
+
 def test_flattened_parts_keep_their_probabilities() -> None:
     """{a|{b|c}} gives a half of the time, b and c a quarter each, as a nested choice would."""
     g = Grammar({"r": ["{a|{b|c}}[,] {who}"]})
