@@ -34,7 +34,7 @@ _Node: TypeAlias = "str | _Table | _Weighted | _Slot | _Seq | _Choice"
 _Dist: TypeAlias = dict[str, float]  # the texts a part can give, with their probabilities
 _BEFORE_PUNCT = re.compile(r" +([,.!?;:])")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*|T")
-_SENTENCE = re.compile(r"([.!?] )([a-z])")
+_SENTENCE = re.compile(r"(?<=[.!?] )(?=[a-z])")
 
 
 class _Name(str):
@@ -145,12 +145,10 @@ def tidy(text: str) -> str:
     if " ," in text or " ." in text or " !" in text or " ?" in text or " :" in text:
         text = _BEFORE_PUNCT.sub(r"\1", text)
     if ". " in text or "! " in text or "? " in text:
-        text = _SENTENCE.sub(_upper, text)
+        parts = _SENTENCE.split(text)  # cut before each sentence's first letter
+        if len(parts) > 1:
+            text = "".join([parts[0], *[p[0].upper() + p[1:] for p in parts[1:]]])
     return text[:1].upper() + text[1:]
-
-
-def _upper(m: re.Match[str]) -> str:
-    return m[1] + m[2].upper()
 
 
 def _product(a: _Dist | None, b: _Dist | None) -> _Dist | None:

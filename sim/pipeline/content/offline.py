@@ -295,7 +295,11 @@ class OfflineProvider:
             "thread": t,
             "thread_index": k,
             "direction": "outbound" if direction == "out" else "inbound",
-            **_labels(niche, ctx["t"], purpose, sentiment),
+            "niche": niche.key,  # _labels, inlined: this runs for every message
+            "topic": ctx["t"],
+            "intent": purpose,
+            "sentiment": sentiment,
+            "language": LANGUAGE,
         }
         return (ACCOUNT if direction == "out" else fan), text, extra, age
 
