@@ -32,9 +32,9 @@ _Template: TypeAlias = "tuple[_Part, ...]"
 # a compiled node: a literal, a table, a slot, a sequence or a choice of nodes
 _Node: TypeAlias = "str | _Table | _Weighted | _Slot | _Seq | _Choice"
 _Dist: TypeAlias = dict[str, float]  # the texts a part can give, with their probabilities
-_BEFORE_PUNCT = re.compile(r" +([,.!?;:])")
+_SPACED_PUNCT = (" ,", " .", " !", " ?", " ;", " :")
+_SENTENCE_ENDS = (". ", "! ", "? ")
 _NAME = re.compile(r"[a-z_][a-z0-9_]*|T")
-_SENTENCE = re.compile(r"(?<=[.!?] )(?=[a-z])")
 
 
 class _Name(str):
@@ -140,15 +140,23 @@ def _split(inner: str) -> list[str]:
 
 
 def tidy(text: str) -> str:
-    """Single spaces, no space before punctuation, sentences start upper-case."""
+    """Single spaces, no space before punctuation, sentences start upper-case.
+
+    Plain string operations rather than regular expressions: this runs for every text.
+    """
     text = " ".join(text.split())
-    if " ," in text or " ." in text or " !" in text or " ?" in text or " :" in text:
-        text = _BEFORE_PUNCT.sub(r"\1", text)
-    if ". " in text or "! " in text or "? " in text:
-        parts = _SENTENCE.split(text)  # cut before each sentence's first letter
-        if len(parts) > 1:
-            text = "".join([parts[0], *[p[0].upper() + p[1:] for p in parts[1:]]])
+    for spaced in _SPACED_PUNCT:
+        if spaced in text:
+            text = text.replace(spaced, spaced[1])
+    for end in _SENTENCE_ENDS:
+        if end in text:
+            parts = text.split(end)
+            text = end.join([parts[0], *[_capital(p) for p in parts[1:]]])
     return text[:1].upper() + text[1:]
+
+
+def _capital(part: str) -> str:
+    return part[0].upper() + part[1:] if part and "a" <= part[0] <= "z" else part
 
 
 def _product(a: _Dist | None, b: _Dist | None) -> _Dist | None:
