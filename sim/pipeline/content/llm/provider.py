@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1_000  # characters kept of one LLM text
 THREAD_MEMORY = 2_048  # threads whose last messages are remembered (for follow-ups)
 READ_CHUNK = 256  # drafts made per step in a worker thread
-READ_AHEAD_ROUNDS = 4  # drafts read ahead: about this many rounds of calls' items
+READ_AHEAD_ROUNDS = 4  # drafts read ahead: about this many rounds of calls' items,
+READ_AHEAD_MAX = 4_096  # but never more than this many
 
 
 def prompt(name: str) -> str:
@@ -80,7 +81,7 @@ class LLMProvider:
         s = self._s
         planner = Planner(s.llm_videos_per_call, s.llm_comments_per_call, s.llm_threads_per_call)
         per_call = s.llm_videos_per_call + s.llm_comments_per_call + 5 * s.llm_threads_per_call
-        read_ahead = READ_AHEAD_ROUNDS * s.llm_concurrency * per_call
+        read_ahead = min(READ_AHEAD_MAX, READ_AHEAD_ROUNDS * s.llm_concurrency * per_call)
         source = self._offline.initial(spec, READ_CHUNK)
         pending: deque[tuple[Draft, Call]] = deque()  # read, not yielded yet, in seq order
         unsent: list[Call] = []  # in the order of their first item
