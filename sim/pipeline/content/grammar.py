@@ -11,6 +11,7 @@ per run of parts, so expanding walks only the slots and the choices around them.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from random import Random
@@ -32,21 +33,26 @@ __all__ = ["Context", "Grammar", "tidy"]
 Context: TypeAlias = Mapping[str, str | Sequence[str]]
 _SPACED_PUNCT = (" ,", " .", " !", " ?", " ;", " :")
 _SENTENCE_ENDS = (". ", "! ", "? ")
+_ODD_SPACE = re.compile(r"\s\s|[^\S ]|^\s|\s$")  # what " ".join(text.split()) would change
+_LOWER_START = re.compile(r"[.!?] [a-z]")  # a sentence to capitalise (spaces single by then)
 
 
 def tidy(text: str) -> str:
     """Single spaces, no space before punctuation, sentences start upper-case.
 
-    Plain string operations rather than regular expressions: this runs for every text.
+    Each step first asks (in C: ``in``, a regular expression search) whether it has work
+    to do: this runs for every text, and most need only one or two of the steps.
     """
-    text = " ".join(text.split())
+    if _ODD_SPACE.search(text):
+        text = " ".join(text.split())
     for spaced in _SPACED_PUNCT:
         if spaced in text:
             text = text.replace(spaced, spaced[1])
-    for end in _SENTENCE_ENDS:
-        if end in text:
-            parts = text.split(end)
-            text = end.join([parts[0], *[_capital(p) for p in parts[1:]]])
+    if _LOWER_START.search(text):
+        for end in _SENTENCE_ENDS:
+            if end in text:
+                parts = text.split(end)
+                text = end.join([parts[0], *[_capital(p) for p in parts[1:]]])
     return text[:1].upper() + text[1:]
 
 
