@@ -33,21 +33,23 @@ __all__ = ["Context", "Grammar", "tidy"]
 Context: TypeAlias = Mapping[str, str | Sequence[str]]
 _SPACED_PUNCT = (" ,", " .", " !", " ?", " ;", " :")
 _SENTENCE_ENDS = (". ", "! ", "? ")
-_ODD_SPACE = re.compile(r"\s\s|[^\S ]|^\s|\s$")  # what " ".join(text.split()) would change
+_BEFORE_PUNCT = re.compile(r" [,.!?;:]")
 _LOWER_START = re.compile(r"[.!?] [a-z]")  # a sentence to capitalise (spaces single by then)
 
 
 def tidy(text: str) -> str:
     """Single spaces, no space before punctuation, sentences start upper-case.
 
-    Each step first asks (in C: ``in``, a regular expression search) whether it has work
-    to do: this runs for every text, and most need only one or two of the steps.
+    Each step first asks (in C: ``in``, a one-class regular expression) whether it has
+    work to do: this runs for every text, and most need only one or two of the steps.
     """
-    if _ODD_SPACE.search(text):
+    # whitespace other than single spaces (any other is not printable)
+    if "  " in text or text[:1] == " " or text[-1:] == " " or not text.isprintable():
         text = " ".join(text.split())
-    for spaced in _SPACED_PUNCT:
-        if spaced in text:
-            text = text.replace(spaced, spaced[1])
+    if _BEFORE_PUNCT.search(text):
+        for spaced in _SPACED_PUNCT:
+            if spaced in text:
+                text = text.replace(spaced, spaced[1])
     if _LOWER_START.search(text):
         for end in _SENTENCE_ENDS:
             if end in text:
