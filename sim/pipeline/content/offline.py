@@ -14,6 +14,7 @@ import logging
 from bisect import bisect_right
 from collections.abc import AsyncGenerator, Iterator
 from itertools import accumulate, islice
+from math import log as ln
 from random import Random
 from typing import Any
 
@@ -223,22 +224,24 @@ class OfflineProvider:
         stream: Random,
     ) -> Draft:
         rng = stream
-        v = min(len(cum) - 1, bisect_right(cum, rng.random() * cum[-1]))
-        fan = self._fans.get(spec.seed, int(pool * rng.random() ** 2))
+        random = rng.random  # bound once: this runs for every comment
+        v = min(len(cum) - 1, bisect_right(cum, random() * cum[-1]))
+        fan = self._fans.get(spec.seed, int(pool * random() ** 2))
         upper = ages[v]
-        intent = pick(COMMENT_INTENTS, rng.random())
+        intent = pick(COMMENT_INTENTS, random())
         parent: tuple[str, float, int] | None = None
         earlier = recent.setdefault(v, [])
         if intent == "reply":
-            candidate = earlier[int(rng.random() * len(earlier))] if earlier else None
+            candidate = earlier[int(random() * len(earlier))] if earlier else None
             if candidate and candidate[0] != fan["handle"] and candidate[1] > 2.0:
                 parent, upper = candidate, candidate[1]
             else:
-                intent = pick(_NON_REPLY, rng.random())
-        # most come within hours of the video (or of the comment answered), the rest any time
-        delay = 1.0 + rng.expovariate(1 / 10_800.0) if rng.random() < 0.7 else upper
+                intent = pick(_NON_REPLY, random())
+        # most come within hours of the video (or of the comment answered), the rest any
+        # time (Random.expovariate and .uniform, inlined: the same draws and arithmetic)
+        delay = 1.0 - ln(1.0 - random()) / (1 / 10_800.0) if random() < 0.7 else upper
         if delay >= upper:  # later: anywhere between publication and now
-            delay = upper * rng.uniform(0.05, 1.0)
+            delay = upper * (0.05 + (1.0 - 0.05) * random())
         age = _ms(upper - delay)
         draft = self._comment_draft(plans[v], v, intent, rng, fan, parent, seq, age)
         earlier.append((fan["handle"], age, seq))
