@@ -114,8 +114,8 @@ class Settings:
     llm_base_url: str | None = None  # e.g. https://api.openai.com/v1; unset → offline content
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str | None = None
-    llm_videos_per_call: int = _opt(8, lo=1, hi=100)  # a call writes videos and comments
-    llm_comments_per_call: int = _opt(24, lo=1, hi=500)
+    llm_videos_per_call: int = _opt(8, lo=1, hi=100)  # a call: these videos, their comments
+    llm_comments_per_call: int = _opt(24, lo=1, hi=500)  # more: the group's next call
     llm_threads_per_call: int = _opt(6, lo=1, hi=100)  # DM threads get their own calls
     llm_concurrency: int = _opt(4, lo=1, hi=64)  # calls in flight, all users together
     llm_timeout_s: float = _opt(60.0, lo=0.1, hi=600)  # per call (each attempt)

@@ -18,7 +18,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-_ITEMS = re.compile(r"(?:Items|Messages|Item):\n(.*)\Z", re.DOTALL)
+_ITEMS = re.compile(r"(?:Videos|Threads|Item):\n(.*)\Z", re.DOTALL)
 
 
 @dataclass
@@ -33,9 +33,9 @@ class FakeLLM:
         return self.script.pop(0) if self.script else self.default
 
 
-def _text(item: dict[str, Any]) -> str:
+def _text(item: dict[str, Any], topic: str) -> str:
     reply = f"{item['reply_to']} " if item.get("reply_to") else ""
-    return f"{reply}Fake LLM text about the {item['topic']} (item {item['id']})"
+    return f"{reply}Fake LLM text about the {topic} (item {item.get('id', 'live')})"
 
 
 def _answer(body: dict[str, Any]) -> dict[str, Any]:
@@ -45,16 +45,29 @@ def _answer(body: dict[str, Any]) -> dict[str, Any]:
     assert found, "no items in the prompt"
     items = json.loads(found[1])
     if name == "live_item":
-        return {"text": _text(items)}
+        return {"text": _text(items, items["topic"])}
     if name == "dm_threads":
-        return {"messages": [{"id": i["id"], "text": _text(i)} for i in items]}
+        return {
+            "threads": [
+                {
+                    "thread": t["thread"],
+                    "messages": [
+                        {"id": m["id"], "text": _text(m, t["topic"])} for m in t["messages"]
+                    ],
+                }
+                for t in items
+            ]
+        }
     return {
         "videos": [
-            {"id": i["id"], "title": f"Fake {i['topic']} title", "description": "Fake description."}
-            for i in items
-            if "format" in i
-        ],
-        "comments": [{"id": i["id"], "text": _text(i)} for i in items if "intent" in i],
+            {
+                "id": v["id"],
+                "title": v["title"] if v["posted"] else f"Fake {v['topic']} title",
+                "description": "" if v["posted"] else "Fake description.",
+                "comments": [{"id": c["id"], "text": _text(c, v["topic"])} for c in v["comments"]],
+            }
+            for v in items
+        ]
     }
 
 
@@ -87,7 +100,7 @@ def fake_llm_app(fake: FakeLLM) -> QuartTrio:
         if mode == "invalid":
             return _completion("this is not JSON {")
         if mode == "length":
-            return _completion('{"videos": [', finish="length")
+            return _completion('{"videos": [{"id": 0, "comments": [', finish="length")
         if mode == "refusal":
             return _completion(None, refusal="I can't help with that.")
         return _completion(json.dumps(_answer(body)))

@@ -42,7 +42,16 @@ class Fans:
         h = mix(seed, _FAN, fan_id)  # 64 bits: 9 for each name, 2 for the style, the digit
         first, a = self._firsts[h & 511]
         last, b = self._lasts[(h >> 9) & 511]
-        base = (a + b, f"{a}.{b}", f"{a}_", b + a[:1])[(h >> 18) & 3] or "fan"
+        style = (h >> 18) & 3
+        base = (
+            a + b
+            if style == 0
+            else f"{a}.{b}"
+            if style == 1
+            else f"{a}_"
+            if style == 2
+            else b + a[:1]
+        ) or "fan"
         digit = (h >> 20) % 10
         fan = {"handle": f"@{base}{fan_id * 10 + digit}", "name": f"{first} {last}"}
         if fan_id < FAN_CACHE_MAX:

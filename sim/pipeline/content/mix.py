@@ -60,9 +60,19 @@ DM_PURPOSES: dict[str, float] = {
 
 def pick(shares: dict[str, float], u: float) -> str:
     """The key whose cumulative share interval holds u (in [0, 1))."""
-    keys = list(shares)
-    bounds = list(accumulate(shares.values()))
-    return keys[min(len(keys) - 1, bisect_right(bounds, u * bounds[-1]))]
+    table = _TABLES.get(id(shares))
+    if table is None or table[0] is not shares or table[3] != len(shares):
+        keys = tuple(shares)
+        table = (shares, keys, tuple(accumulate(shares.values())), len(keys))
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        _TABLES[id(shares)] = table
+    _, keys, bounds, n = table
+    return keys[min(n - 1, bisect_right(bounds, u * bounds[-1]))]
+
+
+#: pick's cumulative bounds per shares dict (the mixes are constants, looked up per item)
+_TABLES: dict[int, tuple[dict[str, float], tuple[str, ...], tuple[float, ...], int]] = {}
 
 
 def expected_sentiments() -> dict[str, float]:

@@ -14,6 +14,7 @@ import logging
 from bisect import bisect_right
 from collections.abc import AsyncGenerator, Iterator
 from itertools import accumulate, islice
+from math import log as ln
 from random import Random
 from typing import Any
 
@@ -49,6 +50,8 @@ _LIKES_FACTOR = {"spam": 0.0, "criticism": 0.5, "joke": 2.0, "praise": 1.2}
 
 #: a DM message before it has a seq: author, text, extra, age
 _Message = tuple[dict[str, str], str, dict[str, Any], float]
+#: what a DM thread is about: its purpose, its fan and the grammar's slots
+_About = tuple[str, dict[str, str], dict[str, Any]]
 _THREAD_LENGTHS = (1, 2, 3, 4, 5)
 _THREAD_CUM = tuple(c / 100 for c in accumulate((30, 28, 20, 13)))  # the rest: 5 messages
 
@@ -90,6 +93,11 @@ def _purpose(seed: int, t: int) -> str:
     return pick(DM_PURPOSES, unit(seed, _PURPOSE, t))
 
 
+def _ms(seconds: float) -> float:
+    """A non-negative age rounded to the millisecond (``round(x, 3)`` is several times slower)."""
+    return int(seconds * 1_000.0 + 0.5) / 1_000.0
+
+
 def _labels(niche: Niche, topic: str, intent: str, sentiment: str) -> dict[str, Any]:
     return {
         "niche": niche.key,
@@ -109,7 +117,7 @@ class OfflineProvider:
         self._fans = Fans(locale)
         self._writer = Writer()
         self._plans: dict[tuple[int, str], list[VideoPlan]] = {}  # live comments' videos
-        self._threads: dict[tuple[int, str, int], tuple[str, dict[str, str], dict[str, Any]]] = {}
+        self._threads: dict[tuple[int, str, int], _About] = {}
         log.debug("offline content provider ready", extra={"locale": locale})
 
     # --- the provider protocol (async) --------------------------------------------------
@@ -216,23 +224,25 @@ class OfflineProvider:
         stream: Random,
     ) -> Draft:
         rng = stream
-        v = min(len(cum) - 1, bisect_right(cum, rng.random() * cum[-1]))
-        fan = self._fans.get(spec.seed, int(pool * rng.random() ** 2))
+        random = rng.random  # bound once: this runs for every comment
+        v = min(len(cum) - 1, bisect_right(cum, random() * cum[-1]))
+        fan = self._fans.get(spec.seed, int(pool * random() ** 2))
         upper = ages[v]
-        intent = pick(COMMENT_INTENTS, rng.random())
+        intent = pick(COMMENT_INTENTS, random())
         parent: tuple[str, float, int] | None = None
         earlier = recent.setdefault(v, [])
         if intent == "reply":
-            candidate = earlier[int(rng.random() * len(earlier))] if earlier else None
+            candidate = earlier[int(random() * len(earlier))] if earlier else None
             if candidate and candidate[0] != fan["handle"] and candidate[1] > 2.0:
                 parent, upper = candidate, candidate[1]
             else:
-                intent = pick(_NON_REPLY, rng.random())
-        # most come within hours of the video (or of the comment answered), the rest any time
-        delay = 1.0 + rng.expovariate(1 / 10_800.0) if rng.random() < 0.7 else upper
+                intent = pick(_NON_REPLY, random())
+        # most come within hours of the video (or of the comment answered), the rest any
+        # time (Random.expovariate and .uniform, inlined: the same draws and arithmetic)
+        delay = 1.0 - ln(1.0 - random()) / (1 / 10_800.0) if random() < 0.7 else upper
         if delay >= upper:  # later: anywhere between publication and now
-            delay = upper * rng.uniform(0.05, 1.0)
-        age = round(upper - delay, 3)
+            delay = upper * (0.05 + (1.0 - 0.05) * random())
+        age = _ms(upper - delay)
         draft = self._comment_draft(plans[v], v, intent, rng, fan, parent, seq, age)
         earlier.append((fan["handle"], age, seq))
         if len(earlier) > RECENT_PER_VIDEO:
@@ -257,7 +267,8 @@ class OfflineProvider:
         extra: dict[str, Any] = {"likes": likes}
         if parent is not None:
             extra["reply_to"] = parent[0]
-        extra.update(_labels(plan.niche, plan.topic.name, intent, said.sentiment))
+        extra["niche"], extra["topic"] = plan.niche.key, plan.topic.name  # _labels, inlined
+        extra["intent"], extra["sentiment"], extra["language"] = intent, said.sentiment, LANGUAGE
         parent_seq = parent[2] if parent else None
         return Draft("comment", seq, dict(fan), said.text, age, v, extra, parent_seq)
 
@@ -268,8 +279,9 @@ class OfflineProvider:
         length = min(remaining, _THREAD_LENGTHS[bisect_right(_THREAD_CUM, rng.random())])
         age = rng.uniform(MIN_THREAD_AGE_S, DM_SPAN_S)
         messages = []
+        about = self._thread_context(seed, niche, t)
         for k in range(length):
-            msg = self._message(seed, niche, t, k, rng, round(age, 3))
+            msg = self._message(niche, about, t, k, rng, _ms(age))
             if msg is None:
                 break
             messages.append(msg)
@@ -278,10 +290,10 @@ class OfflineProvider:
         return messages
 
     def _message(
-        self, seed: int, niche: Niche, t: int, k: int, rng: Random, age: float
+        self, niche: Niche, about: _About, t: int, k: int, rng: Random, age: float
     ) -> _Message | None:
-        """Message k of thread t (None past the end of its script)."""
-        purpose, fan, ctx = self._thread_context(seed, niche, t)
+        """Message k of thread t, which is ``about`` (None past the end of its script)."""
+        purpose, fan, ctx = about
         script = SCRIPTS[purpose]
         if k >= len(script):
             return None
@@ -291,13 +303,15 @@ class OfflineProvider:
             "thread": t,
             "thread_index": k,
             "direction": "outbound" if direction == "out" else "inbound",
-            **_labels(niche, ctx["t"], purpose, sentiment),
+            "niche": niche.key,  # _labels, inlined: this runs for every message
+            "topic": ctx["t"],
+            "intent": purpose,
+            "sentiment": sentiment,
+            "language": LANGUAGE,
         }
         return (ACCOUNT if direction == "out" else fan), text, extra, age
 
-    def _thread_context(
-        self, seed: int, niche: Niche, t: int
-    ) -> tuple[str, dict[str, str], dict[str, Any]]:
+    def _thread_context(self, seed: int, niche: Niche, t: int) -> _About:
         """Thread t's purpose, fan and what it is about (the same for all its messages)."""
         key = (seed, niche.key, t)
         cached = self._threads.get(key)
@@ -305,15 +319,15 @@ class OfflineProvider:
             return cached
         purpose = _purpose(seed, t)
         fan = self._fans.get(seed, 3 * t + 1)  # injective: one distinct fan per thread
-        rng = Random(mix(seed, _PURPOSE, t))
-        topic = niche.topics[int(rng.random() * len(niche.topics))]
+        h = mix(seed, _PURPOSE, t, 1)  # four 16-bit draws (cheaper than seeding a Random)
+        topic = niche.topics[(h & 0xFFFF) * len(niche.topics) >> 16]
         ctx: dict[str, Any] = {
             "t": topic.name,
             "first": fan["name"].split()[0],
-            "brand": niche.brands[int(rng.random() * len(niche.brands))],
+            "brand": niche.brands[(h >> 16 & 0xFFFF) * len(niche.brands) >> 16],
             "product": niche.product,
-            "detail": niche.details[int(rng.random() * len(niche.details))],
-            "tool": niche.tools[int(rng.random() * len(niche.tools))],
+            "detail": niche.details[(h >> 32 & 0xFFFF) * len(niche.details) >> 16],
+            "tool": niche.tools[(h >> 48) * len(niche.tools) >> 16],
             "field": niche.field,
             "creator": niche.creator,
         }
@@ -364,7 +378,8 @@ class OfflineProvider:
             k, prev = k + 1, m
         if t < 0 or k >= len(SCRIPTS[_purpose(spec.seed, t)]):
             t, k, prev = spec.dms + n, 0, None
-        msg = self._message(spec.seed, niche, t, k, Random(mix(spec.seed, _LIVE, n)), 0.0)
+        about = self._thread_context(spec.seed, niche, t)
+        msg = self._message(niche, about, t, k, Random(mix(spec.seed, _LIVE, n)), 0.0)
         assert msg is not None
         author, text, extra, _ = msg
         parent = spec.total + prev if prev is not None else None

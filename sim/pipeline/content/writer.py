@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from random import Random
-from typing import Any
+from typing import Any, NamedTuple
 
 from sim.pipeline.content.comments import COMMENT_RULES
 from sim.pipeline.content.dms import DM_RULES
@@ -34,8 +34,9 @@ class VideoPlan:
     ctx: dict[str, Any]  # the comment grammar's slots for this video
 
 
-@dataclass(frozen=True)
-class CommentText:
+class CommentText(NamedTuple):
+    """A comment's text and the sentiment its intent (or reply stance) carries."""
+
     text: str
     sentiment: Sentiment
 

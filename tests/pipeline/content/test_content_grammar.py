@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from random import Random
 
 import pytest
@@ -23,13 +24,31 @@ def test_alternatives_optional_parts_and_nesting() -> None:
     }  # fmt: skip
 
 
-def test_slots_come_from_the_context_then_the_rules() -> None:
-    """A slot takes the context's string, or picks from its sequence, or expands a rule."""
+def test_names_are_rules_else_slots_from_the_context() -> None:
+    """A name expands the grammar's rule; others take the context's string or pick from it."""
     g = Grammar({"r": ["{greet} {who}"], "greet": ["hi", "hey"]})
     assert outputs(g, "r", {"who": "Ann"}) == {"Hi Ann", "Hey Ann"}
-    assert outputs(g, "r", {"who": ("Ann", "Bo"), "greet": "yo"}) == {"Yo Ann", "Yo Bo"}
+    assert outputs(g, "r", {"who": ("Ann", "Bo")}) == {"Hi Ann", "Hey Ann", "Hi Bo", "Hey Bo"}
     with pytest.raises(KeyError):
         Grammar({"r": ["{missing}"]}).say("r", Random(0), {})
+
+
+def test_a_choice_of_rules_that_need_the_context() -> None:
+    """{|{greet}} with greet naming a slot gives nothing or the whole greeting."""
+    g = Grammar({"r": ["{|{greet}} {who}"], "greet": ["hi {who},", "hey {who},"]})
+    assert outputs(g, "r", {"who": "Ann"}) == {"Ann", "Hi Ann, Ann", "Hey Ann, Ann"}
+
+
+def test_flattened_parts_keep_their_probabilities() -> None:
+    """{a|{b|c}} gives a half of the time, b and c a quarter each, as a nested choice would."""
+    g = Grammar({"r": ["{a|{b|c}}[,] {who}"]})
+    rng = Random(3)
+    counts = Counter(g.say("r", rng, {"who": "x"}) for _ in range(40_000))
+    shares = {k: n / 40_000 for k, n in counts.items()}
+    assert set(shares) == {f"{w}{e} x" for w in "ABC" for e in ("", ",")}
+    for text, share in shares.items():
+        expected = (0.5 if text[0] == "A" else 0.25) * 0.5
+        assert abs(share - expected) < 0.015, (text, share)
 
 
 def test_same_random_same_text() -> None:

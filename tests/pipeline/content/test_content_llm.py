@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from sim.pipeline.content import DemoSpec, Draft, OfflineProvider
 from sim.pipeline.content.checks import measure
 from sim.pipeline.content.factory import content_provider, llm_http_client
 from sim.pipeline.content.llm import LLMProvider, strict_schema
-from sim.pipeline.content.llm.schemas import DmMessages, VideosAndComments
+from sim.pipeline.content.llm.schemas import DmThreads, VideosWithComments
 from sim.settings import Settings
 
 SPEC = DemoSpec(videos=8, comments=40, dms=20, seed=4, niche="cooking")
@@ -61,7 +63,7 @@ def same_shape(a: list[Draft], b: list[Draft]) -> bool:
 
 def test_schemas_are_strict() -> None:
     """Every object in the answer schemas requires all its properties and allows no others."""
-    for model in (VideosAndComments, DmMessages):
+    for model in (VideosWithComments, DmThreads):
         stack = [strict_schema(model)]
         while stack:
             node = stack.pop()
@@ -81,8 +83,18 @@ def test_without_an_endpoint_content_is_offline() -> None:
     assert KEY not in repr(settings) and KEY not in str(settings.describe())
 
 
+def asked(fake: FakeLLM, name: str) -> list[list[dict[str, Any]]]:
+    """The items of every request for schema ``name``, as its prompt listed them."""
+    out = []
+    for _, body, _ in fake.requests:
+        if body["response_format"]["json_schema"]["name"] == name:
+            content = body["messages"][-1]["content"]
+            out.append(json.loads(content.rsplit(":\n", 1)[1]))
+    return out
+
+
 async def test_valid_answers_are_used_in_batches(caplog: pytest.LogCaptureFixture) -> None:
-    """Videos and their comments come from one call per window, DMs from their own calls."""
+    """A call returns videos each with its comments, DM threads have their own calls."""
     fake = FakeLLM()
     caplog.set_level(logging.INFO)
     async with llm(fake) as (provider, metrics):
@@ -93,10 +105,19 @@ async def test_valid_answers_are_used_in_batches(caplog: pytest.LogCaptureFixtur
     assert all("Fake" in d.text for d in drafts) and all("Fake" in d.text for d in live)
     assert all(d.extra["title"].startswith("Fake") for d in drafts if d.kind == "video")
     assert measure(drafts).on_topic_share == 1.0 and measure(drafts + live).order_violations == []
-    assert re.search(r"Batch 1: 8 videos, \d+ comments in 1 API call", caplog.text)
-    assert re.search(r"Batch 1: \d+ DMs \(\d+ threads\) in 1 API call", caplog.text)
-    names = [body["response_format"]["json_schema"]["name"] for _, body, _ in fake.requests]
-    assert names.count("videos_comments") == 2 and "dm_threads" in names
+    # 8 videos with their first 24 comments, then the other 16 under the videos posted
+    assert "Batch 1: 8 videos, 24 comments in 1 API call" in caplog.text
+    assert re.search(r"Batch \d+: 0 videos, 16 comments in 1 API call", caplog.text)
+    assert re.search(r"Batch \d+: \d+ DM threads, \d+ messages in 1 API call", caplog.text)
+    first, second = sorted(asked(fake, "videos_comments"), key=lambda call: call[0]["posted"])
+    assert [v["posted"] for v in first] == [False] * 8 and all(v["posted"] for v in second)
+    by_seq = {d.seq: d for d in offline}
+    for video in first + second:
+        assert all(by_seq[c["id"]].video_index == video["id"] for c in video["comments"])
+    dm_calls = asked(fake, "dm_threads")
+    assert all(len(call) <= 6 for call in dm_calls)
+    messages = [m["id"] for call in dm_calls for t in call for m in t["messages"]]
+    assert sorted(messages) == [d.seq for d in offline if d.kind == "dm"]
     assert all(h["authorization"] == f"Bearer {KEY}" for _, _, h in fake.requests)
     assert all(b["response_format"]["json_schema"]["strict"] is True for _, b, _ in fake.requests)
     assert count(metrics, "sim_llm_calls_total", outcome="ok") == len(fake.requests)
@@ -104,11 +125,43 @@ async def test_valid_answers_are_used_in_batches(caplog: pytest.LogCaptureFixtur
     assert count(metrics, "sim_llm_fallbacks_total", kind="posts") == 0
 
 
+async def test_batch_sizes_are_settings() -> None:
+    """Each posts call holds one group of videos and at most the configured comments."""
+    fake = FakeLLM()
+    spec = DemoSpec(videos=7, comments=60, dms=30, seed=9, niche="music")
+    knobs = {"llm_videos_per_call": 3, "llm_comments_per_call": 5, "llm_threads_per_call": 2}
+    async with llm(fake, **knobs) as (provider, _):
+        drafts = await everything(provider, spec)
+    assert same_shape(drafts, [d for b in OfflineProvider().initial(spec, 500) for d in b])
+    assert all("Fake" in d.text for d in drafts)
+    posts = asked(fake, "videos_comments")
+    for call in posts:
+        assert len({v["id"] // 3 for v in call}) == 1  # one group of 3 videos
+        assert sum(len(v["comments"]) for v in call) <= 5
+    assert sum(not v["posted"] for call in posts for v in call) == 7  # each video written once
+    assert all(len(call) <= 2 for call in asked(fake, "dm_threads"))
+
+
+async def test_first_items_come_before_the_last_call() -> None:
+    """The first batch is yielded after one round of calls, long before the run's last call."""
+    fake = FakeLLM()
+    spec = DemoSpec(videos=20, comments=400, dms=200, seed=3, niche="tech")
+    async with llm(fake, llm_concurrency=2) as (provider, _):
+        batches = provider.initial_batches(spec, 50)
+        first = await anext(batches)
+        calls_then = len(fake.requests)
+        rest = [d async for batch in batches for d in batch]
+    assert first[0].seq == 0 and calls_then <= 2
+    assert len(first) + len(rest) == spec.total and len(fake.requests) > 10 * calls_then
+
+
 async def test_resuming_skips_what_was_stored() -> None:
-    """With skip, only later items are written (and asked for)."""
-    async with llm(FakeLLM()) as (provider, _):
+    """With skip, only later items are written (and asked for); stored videos are repeated."""
+    fake = FakeLLM()
+    async with llm(fake) as (provider, _):
         drafts = await everything(provider, skip=30)
     assert [d.seq for d in drafts] == list(range(30, SPEC.total))
+    assert all(v["posted"] for call in asked(fake, "videos_comments") for v in call)
 
 
 @pytest.mark.parametrize("mode", ["invalid", "length", "refusal"])

@@ -1,23 +1,25 @@
 """The LLM content provider: the offline generator's structure, the LLM's words.
 
 Every item's shape (kind, seq, author, age, video, parent, thread, labels) comes from
-``OfflineProvider``, so order, checkpoints and labels are as offline. The LLM rewrites the
-text in calls like the original service made them: one call writes a window's videos and
-their comments ("Batch 1: 8 videos, 24 comments in 1 API call"), DM threads get their own
-calls. Windows are contiguous in seq; ``llm_concurrency`` of them are written at once and
-yielded in order as soon as they are done, so the first items are stored after one round
-of calls. A call that fails or answers something unusable leaves its items with the
-offline text (logged and counted): the run never stalls and nothing is lost.
+``OfflineProvider``, so order, ids, checkpoints and labels are as offline. The LLM writes
+the text in calls like the original service made them (``plan.py``): one call returns a
+group of videos each with its comments ("Batch 1: 8 videos, 24 comments in 1 API call"),
+DM threads get their own calls. The drafts are read ahead in seq order and placed into
+calls; each round sends up to ``llm_concurrency`` calls at once (always the one the next
+item to yield waits for, then calls that are full) and yields, in seq order, every item
+whose call is done, so the first items are stored after one round of calls. A call that
+fails or answers something unusable leaves its items with the offline text (logged and
+counted): the run never stalls and nothing is lost.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Iterator
+from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from importlib.resources import files
-from itertools import islice
 from string import Template
 from typing import Any
 
@@ -27,7 +29,8 @@ from sim.errors import ContentError
 from sim.metrics import Metrics
 from sim.pipeline.content.checks import on_topic
 from sim.pipeline.content.llm.client import ChatClient
-from sim.pipeline.content.llm.schemas import DmMessages, LiveText, VideosAndComments
+from sim.pipeline.content.llm.plan import Call, Planner
+from sim.pipeline.content.llm.schemas import DmThreads, LiveText, VideosWithComments
 from sim.pipeline.content.model import DemoSpec, Draft
 from sim.pipeline.content.offline import OfflineProvider, niche_of
 from sim.settings import Settings
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 1_000  # characters kept of one LLM text
 THREAD_MEMORY = 2_048  # threads whose last messages are remembered (for follow-ups)
+READ_CHUNK = 256  # drafts made per step in a worker thread
+READ_AHEAD_ROUNDS = 4  # drafts read ahead: about this many rounds of calls' items,
+READ_AHEAD_MAX = 4_096  # but never more than this many
 
 
 def prompt(name: str) -> str:
@@ -72,24 +78,51 @@ class LLMProvider:
     async def initial_batches(
         self, spec: DemoSpec, batch_size: int, skip: int = 0
     ) -> AsyncGenerator[list[Draft], None]:
-        windows = enumerate(self._windows(spec, skip), 1)  # numbered for the progress log
-        while True:
-            group = list(islice(windows, self._s.llm_concurrency))
-            if not group:
-                return
-            written: list[list[Draft]] = [[] for _ in group]
+        s = self._s
+        planner = Planner(s.llm_videos_per_call, s.llm_comments_per_call, s.llm_threads_per_call)
+        per_call = s.llm_videos_per_call + s.llm_comments_per_call + 5 * s.llm_threads_per_call
+        read_ahead = min(READ_AHEAD_MAX, READ_AHEAD_ROUNDS * s.llm_concurrency * per_call)
+        source = self._offline.initial(spec, READ_CHUNK)
+        pending: deque[tuple[Draft, Call]] = deque()  # read, not yielded yet, in seq order
+        unsent: list[Call] = []  # in the order of their first item
+        exhausted, number = False, 0
+        while pending or not exhausted:
+            while not exhausted and len(pending) < read_ahead:
+                if sum(c.full for c in unsent) >= s.llm_concurrency:
+                    break
+                chunk = await trio.to_thread.run_sync(next, source, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                for d in chunk:
+                    if d.seq >= skip:
+                        call = planner.add(d)
+                        if len(call.drafts) == 1:
+                            unsent.append(call)
+                        pending.append((d, call))
+            if not pending:
+                continue
+            front = pending[0][1]
+            calls = [front, *(c for c in unsent if c is not front and (c.full or exhausted))]
+            calls = calls[: s.llm_concurrency]
+            for call in calls:
+                call.sent = True
+            unsent = [c for c in unsent if not c.sent]
             async with trio.open_nursery() as nursery:
-                for i, (number, window) in enumerate(group):
-                    nursery.start_soon(self._write_window, spec, number, window, written, i)
-            for drafts in written:
-                for start in range(0, len(drafts), batch_size):
-                    yield drafts[start : start + batch_size]
-            del group, written  # not kept alive while the consumer stores them
+                for call in calls:
+                    number += 1
+                    nursery.start_soon(self._write, spec, number, call)
+            ready: list[Draft] = []
+            while pending and pending[0][1].done:
+                d, call = pending.popleft()
+                ready.append(self._apply(spec, d, call.texts.get(d.seq)) or d)
+            for start in range(0, len(ready), batch_size):
+                yield ready[start : start + batch_size]
 
     async def live_item(self, spec: DemoSpec, n: int) -> Draft:
         draft = self._offline.live(spec, n)
         niche = niche_of(spec)
-        item = self._describe(spec, draft)
+        item = self._describe_live(spec, draft)
         user = self._live.substitute(
             niche=niche.label, kind=draft.kind, item=json.dumps(item, ensure_ascii=False)
         )
@@ -102,81 +135,53 @@ class LLMProvider:
             return draft
         return self._apply(spec, draft, answer.text) or draft
 
-    # --- windows --------------------------------------------------------------------------
-    def _windows(self, spec: DemoSpec, skip: int) -> Iterator[list[Draft]]:
-        """Contiguous runs of drafts (seq >= skip) small enough for one call of each kind."""
-        s = self._s
-        window: list[Draft] = []
-        videos = comments = 0
-        threads: set[int] = set()
-        for batch in self._offline.initial(spec, 1_000):
-            for d in batch:
-                if d.seq < skip:
-                    continue
-                full = (
-                    (d.kind == "video" and videos == s.llm_videos_per_call)
-                    or (d.kind == "comment" and comments == s.llm_comments_per_call)
-                    or (
-                        d.kind == "dm"
-                        and d.extra["thread"] not in threads
-                        and len(threads) == s.llm_threads_per_call
-                    )
-                )
-                if full:
-                    yield window
-                    window, videos, comments, threads = [], 0, 0, set()
-                window.append(d)
-                videos += d.kind == "video"
-                comments += d.kind == "comment"
-                if d.kind == "dm":
-                    threads.add(d.extra["thread"])
-        if window:
-            yield window
+    # --- calls --------------------------------------------------------------------------
+    async def _write(self, spec: DemoSpec, number: int, call: Call) -> None:
+        """Ask for call's texts; on success they are in ``call.texts``; done either way."""
+        try:
+            if call.kind == "posts":
+                await self._write_posts(spec, number, call)
+            else:
+                await self._write_dms(spec, number, call)
+        finally:
+            call.done = True
 
-    async def _write_window(
-        self, spec: DemoSpec, number: int, window: list[Draft], out: list[list[Draft]], i: int
-    ) -> None:
-        texts: dict[int, Any] = {}
-        posts = [d for d in window if d.kind != "dm"]
-        dms = [d for d in window if d.kind == "dm"]
-        async with trio.open_nursery() as nursery:
-            if posts:
-                nursery.start_soon(self._write_posts, spec, number, posts, texts)
-            if dms:
-                nursery.start_soon(self._write_dms, spec, number, dms, texts)
-        out[i] = [self._apply(spec, d, texts.get(d.seq)) or d for d in window]
-
-    async def _write_posts(
-        self, spec: DemoSpec, number: int, posts: list[Draft], texts: dict[int, Any]
-    ) -> None:
-        videos = sum(d.kind == "video" for d in posts)
-        items = [self._describe(spec, d) for d in posts]
-        answer = await self._call("videos_comments", spec, items, VideosAndComments, "posts")
+    async def _write_posts(self, spec: DemoSpec, number: int, call: Call) -> None:
+        videos = [self._video_item(spec, v, call) for v in call.on]
+        answer = await self._ask("videos_comments", spec, videos, VideosWithComments, number)
         if answer is None:
-            return
+            return self._fell_back(number, call, "the LLM call failed")
+        got = {v.id: sorted(c.id for c in v.comments) for v in answer.videos}
+        wanted = {v: sorted(c.seq for c in cs) for v, cs in call.on.items()}
+        if len(answer.videos) != len(got) or got != wanted:
+            return self._fell_back(number, call, "the LLM answered other ids")
         for v in answer.videos:
-            texts[v.id] = (v.title, v.description)
-        for c in answer.comments:
-            texts[c.id] = c.text
+            if v.id in call.videos:
+                call.texts[v.id] = (v.title, v.description)
+            call.texts.update((c.id, c.text) for c in v.comments)
         log.info(
             "Batch %d: %d videos, %d comments in 1 API call",
-            number, videos, len(posts) - videos,
+            number, len(call.videos), call.comments,
         )  # fmt: skip
 
-    async def _write_dms(
-        self, spec: DemoSpec, number: int, dms: list[Draft], texts: dict[int, Any]
-    ) -> None:
-        items = [self._describe(spec, d) for d in dms]
-        answer = await self._call("dm_threads", spec, items, DmMessages, "dms")
+    async def _write_dms(self, spec: DemoSpec, number: int, call: Call) -> None:
+        threads = [self._thread_item(spec, t, ms) for t, ms in call.threads.items()]
+        answer = await self._ask("dm_threads", spec, threads, DmThreads, number)
         if answer is None:
-            return
-        for m in answer.messages:
-            texts[m.id] = m.text
-        threads = len({d.extra["thread"] for d in dms})
-        log.info("Batch %d: %d DMs (%d threads) in 1 API call", number, len(dms), threads)
+            return self._fell_back(number, call, "the LLM call failed")
+        got = {t.thread: [m.id for m in t.messages] for t in answer.threads}
+        wanted = {t: [m.seq for m in ms] for t, ms in call.threads.items()}
+        if len(answer.threads) != len(got) or got != wanted:
+            return self._fell_back(number, call, "the LLM answered other ids")
+        for t in answer.threads:
+            call.texts.update((m.id, m.text) for m in t.messages)
+        log.info(
+            "Batch %d: %d DM threads, %d messages in 1 API call",
+            number, len(call.threads), len(call.drafts),
+        )  # fmt: skip
 
-    async def _call(
-        self, name: str, spec: DemoSpec, items: list[dict[str, Any]], model: Any, kind: str
+    async def _ask(
+        self, name: str, spec: DemoSpec, items: list[dict[str, Any]], model: Any, number: int
     ) -> Any:
         niche = niche_of(spec)
         user = self._templates[name].substitute(
@@ -186,29 +191,64 @@ class LLMProvider:
         )
         try:
             async with self._limiter:
-                answer = await self._chat.complete(self._system, user, name, model)
+                return await self._chat.complete(self._system, user, name, model)
         except ContentError as exc:
-            log.warning("%d items written offline: the LLM call failed (%s)", len(items), exc)
-            self._metrics.llm_fallbacks.labels(kind).inc()
+            log.warning("Batch %d: %s", number, exc)
             return None
-        wanted = {item["id"] for item in items}
-        got = [x.id for x in (answer.messages if kind == "dms" else answer.comments)]
-        if kind == "posts":
-            got += [v.id for v in answer.videos]
-        if sorted(got) != sorted(wanted):
-            log.warning("%d items written offline: the LLM answered other ids", len(items))
-            self._metrics.llm_fallbacks.labels(kind).inc()
-            return None
-        return answer
+
+    def _fell_back(self, number: int, call: Call, why: str) -> None:
+        log.warning("Batch %d: %d items written offline: %s", number, len(call.drafts), why)
+        self._metrics.llm_fallbacks.labels(call.kind).inc()
 
     # --- prompts and answers --------------------------------------------------------------
-    def _describe(self, spec: DemoSpec, d: Draft) -> dict[str, Any]:
-        """What the LLM is told about one item."""
+    def _video_item(self, spec: DemoSpec, v: int, call: Call) -> dict[str, Any]:
+        """What the LLM is told about video v and the comments the call wants under it."""
+        plan = self._offline.plans(spec)[v]
+        item: dict[str, Any] = {"id": v, "topic": plan.topic.name}
+        new = call.videos.get(v)
+        if new is not None:
+            x = new.extra
+            item |= {"posted": False, "format": x["intent"], "example_title": x["title"]}
+        else:
+            item |= {"posted": True, "title": self._titles.get((spec.seed, v), plan.title)}
+        item["comments"] = [self._comment_item(c) for c in call.on[v]]
+        return item
+
+    @staticmethod
+    def _comment_item(c: Draft) -> dict[str, Any]:
+        x = c.extra
+        item = {"id": c.seq, "intent": x["intent"], "sentiment": x["sentiment"]}
+        item["author"] = c.author["name"]
+        if "reply_to" in x:
+            item["reply_to"] = x["reply_to"]
+        return item
+
+    def _thread_item(self, spec: DemoSpec, t: int, messages: list[Draft]) -> dict[str, Any]:
+        """What the LLM is told about DM thread t and the messages the call wants."""
+        x = messages[0].extra
+        fans = [m.author["name"] for m in messages if m.extra["direction"] == "inbound"]
+        return {
+            "thread": t,
+            "purpose": x["intent"],
+            "topic": x["topic"],
+            "fan": fans[0] if fans else "a fan",
+            "earlier_messages": self._threads.get((spec.seed, t), []),
+            "messages": [
+                {
+                    "id": m.seq,
+                    "from": "account" if m.extra["direction"] == "outbound" else "fan",
+                    "step": m.extra["thread_index"],
+                    "sentiment": m.extra["sentiment"],
+                }
+                for m in messages
+            ],
+        }
+
+    def _describe_live(self, spec: DemoSpec, d: Draft) -> dict[str, Any]:
+        """What the LLM is told about one live item."""
         x = d.extra
-        item: dict[str, Any] = {"id": d.seq, "topic": x["topic"], "sentiment": x["sentiment"]}
-        if d.kind == "video":
-            item |= {"format": x["intent"], "example_title": x["title"]}
-        elif d.kind == "comment":
+        item: dict[str, Any] = {"topic": x["topic"], "sentiment": x["sentiment"]}
+        if d.kind == "comment":
             assert d.video_index is not None
             title = self._titles.get((spec.seed, d.video_index))
             if title is None:
@@ -218,7 +258,6 @@ class LLMProvider:
                 item["reply_to"] = x["reply_to"]
         else:
             item |= {
-                "thread": x["thread"],
                 "purpose": x["intent"],
                 "from": "account" if x["direction"] == "outbound" else d.author["name"],
                 "step": x["thread_index"],

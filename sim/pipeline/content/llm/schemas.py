@@ -1,38 +1,53 @@
-"""What the LLM must answer: pydantic models, sent as strict JSON schemas."""
+"""What the LLM must answer: pydantic models, sent as strict JSON schemas.
+
+Answers nest like the content does: a posts call returns videos, each with its comments;
+a DM call returns threads, each with its messages.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["DmMessages", "LiveText", "Text", "VideoText", "VideosAndComments"]
+__all__ = ["DmThreads", "LiveText", "Text", "ThreadText", "VideoText", "VideosWithComments"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class VideoText(_Strict):
-    id: int
-    title: str
-    description: str
-
-
 class Text(_Strict):
+    """One comment or DM message, by the id it was asked for with."""
+
     id: int
     text: str
 
 
-class VideosAndComments(_Strict):
-    """One call's answer: the videos asked for and the comments on them."""
+class VideoText(_Strict):
+    """A video's title and description, and the comments asked for under it."""
 
-    videos: list[VideoText]
+    id: int
+    title: str
+    description: str
     comments: list[Text]
 
 
-class DmMessages(_Strict):
-    """One call's answer: the messages of a few DM threads."""
+class VideosWithComments(_Strict):
+    """One posts call's answer: the videos asked for, each with its comments."""
 
+    videos: list[VideoText]
+
+
+class ThreadText(_Strict):
+    """The messages asked for in one DM thread, in order."""
+
+    thread: int
     messages: list[Text]
+
+
+class DmThreads(_Strict):
+    """One DM call's answer: the threads asked for, each with its messages."""
+
+    threads: list[ThreadText]
 
 
 class LiveText(_Strict):
