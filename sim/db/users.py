@@ -22,7 +22,6 @@ __all__ = [
     "get_status",
     "get_user",
     "get_users",
-    "initial_progress",
     "list_statuses",
     "mark_live",
     "page_interactions",
@@ -253,23 +252,6 @@ async def _status(conn: Conn, user_id: str) -> tuple[UserRow, dict[str, int]] | 
 async def get_status(db: Database, user_id: str) -> tuple[UserRow, dict[str, int]] | None:
     """The user's row and their interactions counted by status."""
     return await db.transaction(_status, user_id)
-
-
-async def _progress(conn: Conn, user_id: str, initial_total: int) -> dict[str, int]:
-    cur = await conn.execute(
-        "select status, count(*) as n from interactions where user_id = %s and seq < %s"
-        " group by status",
-        (user_id, initial_total),
-    )
-    counts = dict.fromkeys(STATUSES, 0)
-    for r in await cur.fetchall():
-        counts[r["status"]] = r["n"]
-    return counts
-
-
-async def initial_progress(db: Database, user_id: str, initial_total: int) -> dict[str, int]:
-    """Counts by status over the initial burst only."""
-    return await db.transaction(_progress, user_id, initial_total)
 
 
 async def _mark_live(conn: Conn, user_id: str, run_id: uuid.UUID, fence: Fence | None) -> None:
