@@ -48,6 +48,11 @@ class Settings:
     pool_open_timeout_s: float = _opt(30.0, lo=0.1, hi=600)
     db_close_timeout_s: float = _opt(5.0, lo=0.1, hi=120)
     readyz_timeout_s: float = _opt(2.0, lo=0.1, hi=60)
+    # server-side bounds on sim's own sessions: no statement, lock wait or idle open
+    # transaction holds a pooled connection for longer (migrations are exempt)
+    db_statement_timeout_s: float = _opt(60.0, lo=0.1, hi=86400)
+    db_lock_timeout_s: float = _opt(10.0, lo=0.1, hi=86400)
+    db_idle_in_transaction_timeout_s: float = _opt(60.0, lo=0.1, hi=86400)
 
     # --- delivery to the main app --------------------------------------------
     main_app_url: str | None = None  # unset → the bundled sink at /sink

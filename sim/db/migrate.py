@@ -40,6 +40,10 @@ def load_migrations() -> list[Migration]:
 
 
 async def _apply(conn: Conn, migrations: list[Migration]) -> list[int]:
+    # a migration may rewrite a large table, and an instance starting meanwhile waits
+    # for it on the advisory lock: neither is bounded by the sessions' usual timeouts
+    await conn.execute("set local statement_timeout = 0")
+    await conn.execute("set local lock_timeout = 0")
     await conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
     await conn.execute(
         "create table if not exists sim_schema_migrations ("

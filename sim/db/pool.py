@@ -35,7 +35,7 @@ from sim.errors import (
 )
 from sim.settings import Settings, mask_url
 
-__all__ = ["Conn", "Database", "map_error"]
+__all__ = ["Conn", "Database", "map_error", "session_options"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ def map_error(exc: BaseException) -> SimError:
         return DatabaseUnavailable("the connection pool is closed")
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return QueryTimeout(f"query cancelled: {exc}".strip())
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return QueryTimeout(f"lock not obtained in time: {exc}".strip())
     if isinstance(exc, psycopg.OperationalError):
         return DatabaseUnavailable(f"database unavailable: {exc}".strip())
     if isinstance(exc, psycopg.Error):
@@ -69,6 +71,25 @@ def map_error(exc: BaseException) -> SimError:
     if isinstance(exc, OSError):
         return DatabaseUnavailable(f"database unreachable: {exc}")
     return DatabaseError(f"unexpected database failure: {exc!r}")
+
+
+def session_options(settings: Settings) -> str:
+    """libpq ``options`` for sim's sessions: UTC, and server-side bounds on every wait.
+
+    Whatever happens on the client, PostgreSQL ends a statement, a lock wait or an idle
+    open transaction that outlives its bound, so no session holds a pooled connection or
+    row locks indefinitely; the error reaches the caller as a ``DatabaseError``.
+    """
+
+    def ms(seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    return (
+        "-c TimeZone=UTC"
+        f" -c statement_timeout={ms(settings.db_statement_timeout_s)}"
+        f" -c lock_timeout={ms(settings.db_lock_timeout_s)}"
+        f" -c idle_in_transaction_session_timeout={ms(settings.db_idle_in_transaction_timeout_s)}"
+    )
 
 
 def _log_only(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -170,7 +191,7 @@ class Database:
             kwargs={
                 "row_factory": dict_row,
                 "application_name": "sim",
-                "options": "-c TimeZone=UTC -c idle_in_transaction_session_timeout=60000",
+                "options": session_options(s),
             },
             reconnect_failed=self._reconnect_failed,
             name="sim",

@@ -22,7 +22,7 @@ from sim import __version__
 from sim.db import Database, fleet, users
 from sim.db.fleet import DISABLED, ENABLED, Beat, Lease
 from sim.db.users import DemoConfig, UserRow
-from sim.errors import DatabaseError
+from sim.errors import DatabaseError, describe
 from sim.metrics import Metrics
 from sim.pipeline.content import ContentProvider, OfflineProvider
 from sim.pipeline.sender import Sender
@@ -115,8 +115,9 @@ class Supervisor:
             await self._round()
         except (DatabaseError, trio.TooSlowError) as exc:
             log.warning(
-                "Heartbeat failed (%s); leases held until they expire",
-                exc or "no answer in time",
+                "Heartbeat failed (%s); leases held until they expire (pool: %s)",
+                describe(exc),
+                self.db.stats(),
             )
 
     async def _round(self) -> None:

@@ -18,8 +18,9 @@ import trio
 from conftest import free_port, sql
 
 from sim.db import Conn, Database
+from sim.db.migrate import _LOCK_KEY, apply_migrations
 from sim.db.pool import _LifoPool
-from sim.errors import DatabaseError, DatabaseUnavailable
+from sim.errors import DatabaseError, DatabaseUnavailable, QueryTimeout
 from sim.settings import Settings
 
 
@@ -256,6 +257,68 @@ async def test_pool_recovers_after_backends_are_terminated(db: Database, db_url:
         # and it goes on working
         for _ in range(5):
             assert await db.transaction(_one, "select 1") == 1
+
+
+@pytest.fixture
+async def bounded(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Database]:
+    """An open ``Database`` whose sessions have short server-side bounds."""
+    assert settings.database_url
+    short = settings.replace(
+        pool_min_size=1, pool_max_size=2, db_statement_timeout_s=0.5, db_lock_timeout_s=0.1
+    )
+    database = Database(short, settings.database_url)
+    with trio.fail_after(15):
+        await nursery.start(database.run)
+    yield database
+    database.close()
+    await database.wait_closed(10)
+
+
+async def test_server_ends_a_statement_past_its_bound_and_the_connection_goes_on(
+    bounded: Database,
+) -> None:
+    """pg_sleep(60) past ``db_statement_timeout_s`` is ended by PostgreSQL: QueryTimeout."""
+    with trio.fail_after(30), pytest.raises(QueryTimeout) as info:
+        await bounded.transaction(_one, "select pg_sleep(60)")
+    assert isinstance(info.value.__cause__, psycopg.errors.QueryCanceled)
+    with trio.fail_after(30):
+        assert await bounded.transaction(_one, "select 1") == 1
+
+
+async def test_server_ends_a_lock_wait_past_its_bound(bounded: Database, db_url: str) -> None:
+    """A row lock held past ``db_lock_timeout_s`` makes the waiter fail with QueryTimeout."""
+    await _sql(db_url, "create table lockme (id int primary key); insert into lockme values (1)")
+    holder = await trio.to_thread.run_sync(partial(psycopg.connect, db_url, autocommit=False))
+    try:
+        await trio.to_thread.run_sync(holder.execute, "select 1 from lockme for update")
+        with trio.fail_after(30), pytest.raises(QueryTimeout) as info:
+            await bounded.transaction(_one, "select 1 from lockme for update")
+    finally:
+        await trio.to_thread.run_sync(holder.close)
+    assert isinstance(info.value.__cause__, psycopg.errors.LockNotAvailable)
+
+
+async def test_migrations_wait_out_a_long_advisory_lock(bounded: Database, db_url: str) -> None:
+    """An instance starting while another migrates waits for it, past the sessions' bounds."""
+    holder = await trio.to_thread.run_sync(partial(psycopg.connect, db_url, autocommit=True))
+    try:
+        await trio.to_thread.run_sync(holder.execute, f"select pg_advisory_lock({_LOCK_KEY})")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(apply_migrations, bounded)
+            with trio.fail_after(30):
+                while True:  # until apply_migrations waits on the lock
+                    if await _sql(
+                        db_url,
+                        "select 1 from pg_stat_activity where datname = current_database()"
+                        " and wait_event_type = 'Lock' and wait_event = 'advisory'",
+                    ):
+                        break
+                    await trio.sleep(0.02)
+            # the scenario: the lock stays held for twice the sessions' longest bound
+            await trio.sleep(2 * bounded.settings.db_statement_timeout_s)
+            await trio.to_thread.run_sync(holder.execute, "select pg_advisory_unlock_all()")
+    finally:
+        await trio.to_thread.run_sync(holder.close)
 
 
 async def test_syntax_error_is_mapped_to_database_error(db: Database) -> None:

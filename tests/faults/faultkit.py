@@ -208,7 +208,26 @@ class Stack:
             counts = await self.settled()
             return counts.get("sent", 0) + counts.get("failed", 0) >= total > 0
 
-        return await wait_until(done, timeout_s, interval_s=interval_s, what="the run completing")
+        try:
+            return await wait_until(
+                done, timeout_s, interval_s=interval_s, what="the run completing"
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{await trio.to_thread.run_sync(self.sessions)}") from None
+
+    def sessions(self) -> str:
+        """sim's database sessions and the locks they wait on (for a failure's message)."""
+        rows = self.cluster.query(
+            self.sim_db,
+            "select a.pid, a.application_name, a.state, a.wait_event_type, a.wait_event,"
+            " now() - a.xact_start, pg_blocking_pids(a.pid), left(a.query, 160)"
+            " from pg_stat_activity a where a.datname = current_database()"
+            " and a.pid <> pg_backend_pid() order by a.xact_start nulls last",
+        )
+        counts = self.statuses()
+        lines = [f"interactions by status: {counts}", "sessions of sim's database:"]
+        lines += ["  " + " | ".join(str(v) for v in row) for row in rows]
+        return "\n".join(lines)
 
     async def wait_live(
         self, client: httpx.AsyncClient, user_ids: list[str], timeout_s: float
