@@ -24,6 +24,7 @@ import psycopg.waiting
 import psycopg_pool
 import trio
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from sim.errors import (
@@ -260,6 +261,38 @@ class Database:
             finally:
                 await pool.putconn(conn)
 
+        return await self._on_aio(on_aio, loop)
+
+    async def statement(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, timeout_s: float | None = None
+    ) -> T:
+        """Run ``await fn(conn, *args)`` on the asyncio side with autocommit on.
+
+        For work that is one statement (such as one call of a server-side function):
+        the statement is its own transaction, without the BEGIN and COMMIT round trips
+        ``transaction`` costs. Each further statement ``fn`` runs would be a transaction
+        of its own too. Errors and cancellation as in ``transaction``.
+        """
+        pool, loop = self._pool, self._loop
+        if pool is None or loop is None:
+            raise DatabaseUnavailable("the database is not open")
+        getconn_timeout = self.settings.pool_timeout_s if timeout_s is None else timeout_s
+
+        async def on_aio() -> T:
+            conn = await _live_connection(pool, getconn_timeout, autocommit=True)
+            try:
+                return await fn(conn, *args)
+            finally:
+                try:
+                    if conn.pgconn.transaction_status == TransactionStatus.IDLE:
+                        await conn.set_autocommit(False)  # as the pool hands connections out
+                finally:
+                    await _put_back(pool, conn)
+
+        return await self._on_aio(on_aio, loop)
+
+    async def _on_aio(self, on_aio: Callable[[], Awaitable[T]], loop: Any) -> T:
+        """Run ``on_aio`` in the trio-asyncio loop (one crossing); map psycopg's errors."""
         try:
             return await trio_asyncio.aio_as_trio(on_aio, loop=loop)()  # type: ignore[no-any-return]
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
@@ -306,8 +339,11 @@ class Database:
         return self._pool is not None
 
 
-async def _live_connection(pool: psycopg_pool.AsyncConnectionPool[Conn], timeout_s: float) -> Conn:
-    """A pooled connection that has just answered a round trip, within ``timeout_s``.
+async def _live_connection(
+    pool: psycopg_pool.AsyncConnectionPool[Conn], timeout_s: float, *, autocommit: bool = False
+) -> Conn:
+    """A pooled connection that has just answered a round trip, within ``timeout_s``
+    (with ``autocommit`` it is returned in autocommit mode: the caller turns it off again).
 
     psycopg_pool's own ``check`` sleeps after each dead connection it meets (1 s, then
     2, 4, ...), so after a PostgreSQL restart an idle pool full of dead connections made
@@ -321,15 +357,25 @@ async def _live_connection(pool: psycopg_pool.AsyncConnectionPool[Conn], timeout
             raise psycopg_pool.PoolTimeout(f"no live connection within {timeout_s:.2f} sec")
         conn = await pool.getconn(timeout=remaining)
         try:
+            if autocommit:
+                await conn.set_autocommit(True)  # the check below then leaves it on
             await psycopg_pool.AsyncConnectionPool.check_connection(conn)
         except psycopg.Error:
             await conn.close()  # closed: the pool discards it and opens a replacement
             await pool.putconn(conn)
             continue
         except BaseException:
-            await pool.putconn(conn)
+            await _put_back(pool, conn)
             raise
         return conn
+
+
+async def _put_back(pool: psycopg_pool.AsyncConnectionPool[Conn], conn: Conn) -> None:
+    """Return ``conn`` to the pool; one still in autocommit mode (a statement cancelled
+    or broken mid-way) is closed first, so the pool replaces it: transactions need it off."""
+    if conn.autocommit:
+        await conn.close()
+    await pool.putconn(conn)
 
 
 async def _ping(conn: Conn) -> None:

@@ -106,80 +106,40 @@ async def get_users(db: Database, user_ids: list[str]) -> dict[str, UserRow]:
     return await db.transaction(_get_many, user_ids) if user_ids else {}
 
 
-async def _enable(conn: Conn, user_id: str, cfg: DemoConfig) -> tuple[UserRow, bool]:
-    existing = await _get(conn, user_id, lock=True)
-    if existing is not None and existing.enabled:
-        return existing, False
-    total = cfg.videos + cfg.comments + cfg.dms
-    if existing is None or existing.generated == 0:
-        # a fresh run: new run id (ids derive from it), initial burst from scratch
-        cur = await conn.execute(
-            f"""
-            insert into demo_users (user_id, state, enabled, run_id, seed, videos, comments, dms,
-                                    live_per_minute, initial_total, enabled_at, niche)
-            values (%s, 'initializing', true, %s, %s, %s, %s, %s, %s, %s, now(), %s)
-            on conflict (user_id) do update set
-                state = 'initializing', enabled = true, run_id = excluded.run_id,
-                seed = excluded.seed, videos = excluded.videos, comments = excluded.comments,
-                dms = excluded.dms, live_per_minute = excluded.live_per_minute,
-                niche = excluded.niche,
-                initial_total = excluded.initial_total, generated = 0, live_generated = 0,
-                enabled_at = now(), live_at = null, disabled_at = null, last_error = null,
-                restarts = 0, updated_at = now()
-            returning {_COLUMNS}
-            """,
-            (
-                user_id,
-                uuid.uuid4(),
-                cfg.seed,
-                cfg.videos,
-                cfg.comments,
-                cfg.dms,
-                cfg.live_per_minute,
-                total,
-                cfg.niche,
-            ),
-        )
-    else:
-        # resume the run that was turned off: same content, the new live rate
-        cur = await conn.execute(
-            f"""
-            update demo_users set enabled = true, disabled_at = null, last_error = null,
-                   state = case when live_at is null then 'initializing' else 'live' end,
-                   live_per_minute = %s, updated_at = now()
-             where user_id = %s
-            returning {_COLUMNS}
-            """,
-            (cfg.live_per_minute, user_id),
-        )
-    row = _user(await cur.fetchone())
-    assert row is not None
-    return row, True
-
-
-_TAKE = f"""
-update demo_users
-   set owner_id = %(me)s, owner_until = now() + make_interval(secs => %(lease_s)s),
-       owner_epoch = owner_epoch + case when owner_id = %(me)s then 0 else 1 end
- where user_id = %(user_id)s and enabled
-   and (owner_id is null or owner_id = %(me)s or owner_until < now())
-returning {_COLUMNS}
+# one statement (migration 0008): lock, insert or resume, take the lease, notify
+_ENABLE = """
+select e.started, (e.u).*
+  from sim_enable(%(user_id)s::text, %(run_id)s::uuid, %(seed)s::bigint, %(videos)s::integer,
+                  %(comments)s::integer, %(dms)s::integer, %(live_per_minute)s::float8,
+                  %(niche)s::text, %(owner)s::uuid, %(lease_s)s::float8, %(channel)s::text,
+                  %(payload)s::text) e
 """
 
 
-async def _enable_owned(
+async def _enable(
     conn: Conn, user_id: str, cfg: DemoConfig, lease: Lease | None
 ) -> tuple[UserRow, bool]:
-    row, started = await _enable(conn, user_id, cfg)
-    if lease is not None:
-        # the enabling instance runs the user unless a live owner has it already
-        cur = await conn.execute(
-            _TAKE, {"me": lease.owner, "lease_s": lease.lease_s, "user_id": user_id}
-        )
-        row = _user(await cur.fetchone()) or row
-    if started:
-        await conn.execute("select pg_notify(%s, %s)", (USERS_CHANNEL, ENABLED + user_id))
-    return row, started
+    cur = await conn.execute(
+        _ENABLE,
+        {
+            "user_id": user_id,
+            "run_id": uuid.uuid4(),  # a fresh run's (ids derive from it); unused otherwise
+            "seed": cfg.seed,
+            "videos": cfg.videos,
+            "comments": cfg.comments,
+            "dms": cfg.dms,
+            "live_per_minute": cfg.live_per_minute,
+            "niche": cfg.niche,
+            "owner": lease and lease.owner,
+            "lease_s": lease and lease.lease_s,
+            "channel": USERS_CHANNEL,
+            "payload": ENABLED + user_id,
+        },
+    )
+    found = await cur.fetchone()
+    row = _user(found)
+    assert found is not None and row is not None
+    return row, bool(found["started"])
 
 
 async def enable_user(
@@ -190,7 +150,7 @@ async def enable_user(
     With ``lease`` the caller's instance becomes the owner when nobody holds a live lease
     on the user (``row.owner_id`` says who owns it); other instances are notified.
     """
-    return await db.transaction(_enable_owned, user_id, cfg, lease)
+    return await db.statement(_enable, user_id, cfg, lease)
 
 
 async def _disable(conn: Conn, user_id: str) -> UserRow | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from conftest import sql
 
@@ -161,3 +162,59 @@ async def test_a_lease_given_up_and_taken_again_is_a_new_lease(db: Database) -> 
         await outbox.store_rows(
             db, name, before.run_id, rows, live=False, fence=Fence(a, before.owner_epoch)
         )
+
+
+async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
+    """A fresh run, an enable of a user already on (nothing changes, no notification),
+    a run resumed after rows were generated, and a fresh run when none were; the lease
+    is taken unless a live owner holds it, its epoch bumped only for a new owner."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen sim_users")
+
+        def heard() -> list[str]:
+            return [n.payload for n in listener.notifies(timeout=0.5, stop_after=10)]
+
+        first, started = await users.enable_user(
+            db, "r", DemoConfig(1, 2, 3, 6.0, 42, "tech"), lease=Lease(a, LEASE_S)
+        )
+        assert started and first.state == "initializing" and first.enabled
+        assert (first.seed, first.videos, first.comments, first.dms) == (42, 1, 2, 3)
+        assert (first.initial_total, first.niche, first.live_per_minute) == (6, "tech", 6.0)
+        assert first.owner_id == a and first.owner_epoch == 1
+        assert first.owner_until is not None and first.owner_until > first.enabled_at
+        assert heard() == ["+r"]
+
+        again, started = await users.enable_user(
+            db, "r", DemoConfig(9, 9, 9, 1.0, 7), lease=Lease(a, LEASE_S)
+        )
+        assert not started and again.run_id == first.run_id and again.seed == 42
+        assert again.owner_id == a and again.owner_epoch == 1  # renewed, the same lease
+        assert heard() == []
+
+        # off after rows were generated: the run resumes (same content, the new rate)
+        await users.disable_user(db, "r")
+        sql(db_url, "update demo_users set generated = 6, live_at = now() where user_id = 'r'")
+        heard()
+        resumed, started = await users.enable_user(
+            db, "r", DemoConfig(9, 9, 9, 1.0, 7), lease=Lease(b, LEASE_S)
+        )
+        assert started and resumed.run_id == first.run_id and resumed.seed == 42
+        assert resumed.state == "live" and resumed.live_per_minute == 1.0
+        assert resumed.owner_id == b and resumed.owner_epoch == 2
+        assert resumed.disabled_at is None and resumed.last_error is None
+        assert heard() == ["+r"]
+
+        # another instance's enable while b's lease is live: b keeps the user
+        kept, started = await users.enable_user(
+            db, "r", DemoConfig(0, 0, 1, 0, 1), lease=Lease(a, LEASE_S)
+        )
+        assert not started and kept.owner_id == b and kept.owner_epoch == 2
+
+        # off with nothing generated: a fresh run of the new settings
+        await users.disable_user(db, "r")
+        sql(db_url, "update demo_users set generated = 0 where user_id = 'r'")
+        fresh, started = await users.enable_user(db, "r", DemoConfig(0, 0, 4, 0, 5))
+        assert started and fresh.run_id != first.run_id and fresh.seed == 5
+        assert (fresh.state, fresh.initial_total, fresh.live_at) == ("initializing", 4, None)
+        assert fresh.owner_id is None  # no lease given: nobody owns it yet

@@ -128,6 +128,48 @@ async def test_cancelled_query_stops_on_the_server_and_connection_is_reused(
     assert db1.stats()["pool_size"] == 1
 
 
+async def test_statement_runs_without_begin_and_hands_the_connection_back_transactional(
+    db1: Database,
+) -> None:
+    """``statement`` runs autocommit (each statement its own transaction); the pooled
+    connection comes back in transaction mode, for ``transaction`` to use."""
+
+    async def two_statements(conn: Conn) -> tuple[bool, Any, Any]:
+        autocommit = conn.autocommit
+        first = await _one(conn, "select txid_current()")
+        second = await _one(conn, "select txid_current()")
+        return autocommit, first, second
+
+    autocommit, first, second = await db1.statement(two_statements)
+    assert autocommit
+    assert first != second, "each statement is a transaction of its own"
+
+    async def in_transaction(conn: Conn) -> tuple[bool, Any, Any]:
+        return await two_statements(conn)
+
+    autocommit, first, second = await db1.transaction(in_transaction)
+    assert not autocommit
+    assert first == second, "transaction runs its statements in one"
+    assert db1.stats()["pool_size"] == 1
+
+
+async def test_cancelled_statement_is_not_pooled_in_autocommit_mode(
+    db1: Database, db_url: str
+) -> None:
+    """A statement cancelled mid-way closes its connection; the pool replaces it and
+    ``transaction`` still gets a transactional one."""
+    with trio.fail_after(30), trio.move_on_after(0.2) as scope:
+        await db1.statement(_one, "select pg_sleep(60)")
+    assert scope.cancelled_caught
+
+    async def autocommit(conn: Conn) -> bool:
+        return conn.autocommit
+
+    with trio.fail_after(30):
+        assert await db1.transaction(autocommit) is False
+        assert await db1.transaction(_one, "select 1") == 1
+
+
 async def test_pool_hands_out_the_most_recently_returned_connection(
     settings: Settings, nursery: trio.Nursery
 ) -> None:
