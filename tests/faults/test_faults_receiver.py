@@ -42,6 +42,19 @@ async def _tasks(c: httpx.AsyncClient, sim: Service) -> int:
     return int(float(line.split()[1]))
 
 
+async def _steady_tasks(c: httpx.AsyncClient, sim: Service) -> int:
+    """sim's Trio task count once it holds still (the same in three samples in a row):
+    a single sample may catch passing tasks (a heartbeat round, a request being served)."""
+    samples: list[int] = []
+
+    async def steady() -> bool:
+        samples.append(await _tasks(c, sim))
+        return len(samples) >= 3 and len(set(samples[-3:])) == 1
+
+    await wait_until(steady, 30, what="a steady task count", interval_s=0.2)
+    return samples[-1]
+
+
 def _resources(sim: Service, sink: Service) -> dict[str, float]:
     """What sim's worker holds open: connections to the receiver, descriptors, memory."""
     worker = sim.worker()
@@ -62,12 +75,12 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
     assert stack.sim is not None and stack.sink is not None
     sim, sink = stack.sim, stack.sink
     async with client() as c:
-        idle_tasks = await _tasks(c, sim)
+        idle_tasks = await _steady_tasks(c, sim)
         await stack.enable(c, "warmup", videos=2, comments=40, dms=40)
         await stack.wait_done(30)
         await stack.wait_live(c, ["warmup"], 30)  # its steady state: the baseline
         before = _resources(sim, sink)
-        before["tasks"] = await _tasks(c, sim)
+        before["tasks"] = await _steady_tasks(c, sim)
         await stack.set_faults(c, **OUTAGE_FAULTS, seed=3)
         run_start = trio.current_time()
         for i in range(OUTAGE_USERS):
@@ -100,7 +113,9 @@ async def test_receiver_outage_and_slowness(stack: Stack) -> None:
         try:
             await wait_until(no_growth, 60, what="no growth", interval_s=0.5)
         except TimeoutError:
-            raise AssertionError(f"resources grew: {before} -> {after}") from None
+            raise AssertionError(
+                f"resources grew: {before} -> {after} (tasks with no user: {idle_tasks})"
+            ) from None
         metrics = (await c.get(sim.url + "/metrics")).text
         stats = await stack.sink_stats(c)
     totals = check_totals(stack)
