@@ -132,8 +132,15 @@ class OfflineProvider:
             batch = await trio.to_thread.run_sync(next, batches, None)
             if batch is None:
                 return
-            if batch[-1].seq >= skip:
-                yield [d for d in batch if d.seq >= skip]
+            if batch[-1].seq < skip:
+                continue
+            if batch[0].seq < skip:
+                batch = [d for d in batch if d.seq >= skip]
+            # paused at the yield, this frame must not hold the batch: its consumer waits
+            # there for the row budget, long after the batch was stored, and so does every
+            # other user's generator (the batch goes out from the stack, not a variable)
+            held, batch = [batch], None
+            yield held.pop()
 
     async def live_item(self, spec: DemoSpec, n: int) -> Draft:
         return self.live(spec, n)

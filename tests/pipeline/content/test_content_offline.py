@@ -60,6 +60,20 @@ async def test_async_batches_skip_and_live(provider: OfflineProvider) -> None:
     assert canonical([await provider.live_item(spec, 4)]) == canonical([provider.live(spec, 4)])
 
 
+async def test_async_batches_not_held_while_paused(provider: OfflineProvider) -> None:
+    """Paused after a batch, the generator keeps no drafts: they are its consumer's alone."""
+    spec = DemoSpec(videos=3, comments=40, dms=20, seed=5)
+    batches = provider.initial_batches(spec, 16, skip=5)
+    for _ in range(2):
+        batch = await anext(batches)
+        assert batch
+        frame = batches.ag_frame
+        assert frame is not None
+        held = [v for v in frame.f_locals.values() if isinstance(v, list) and v]
+        assert not [v for v in held if isinstance(v[0], Draft)]
+    await batches.aclose()
+
+
 def test_counts_and_seq_order(provider: OfflineProvider) -> None:
     """All drafts come out once, seq 0..total-1, videos first, then comments and DMs mixed."""
     drafts = everything(provider, SPEC)
