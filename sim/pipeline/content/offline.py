@@ -11,6 +11,7 @@ replies, DM threads) is derived from cheap per-index values, not from a global s
 from __future__ import annotations
 
 import logging
+from array import array
 from bisect import bisect_right
 from collections.abc import AsyncGenerator, Iterator
 from itertools import accumulate, islice
@@ -54,6 +55,44 @@ _Message = tuple[dict[str, str], str, dict[str, Any], float]
 _About = tuple[str, dict[str, str], dict[str, Any]]
 _THREAD_LENGTHS = (1, 2, 3, 4, 5)
 _THREAD_CUM = tuple(c / 100 for c in accumulate((30, 28, 20, 13)))  # the rest: 5 messages
+
+
+class _Recent:
+    """Each video's last ``RECENT_PER_VIDEO`` comments (handle, age, seq), oldest first.
+
+    Flat arrays, a ring per video: a generator keeps this for its whole run, and every
+    user starting at once pauses one generator (a dict of lists of tuples took ~190 KB
+    per 10,000-item user, these ~28 KB).
+    """
+
+    __slots__ = ("_ages", "_counts", "_handles", "_seqs", "_starts")
+
+    def __init__(self, videos: int) -> None:
+        slots = videos * RECENT_PER_VIDEO
+        self._handles: list[str] = [""] * slots
+        self._ages = array("d", bytes(8 * slots))
+        self._seqs = array("q", bytes(8 * slots))
+        self._counts = bytearray(videos)
+        self._starts = bytearray(videos)
+
+    def count(self, v: int) -> int:
+        return self._counts[v]
+
+    def get(self, v: int, i: int) -> tuple[str, float, int]:
+        """Video v's i-th remembered comment, oldest first (i < ``count(v)``)."""
+        p = v * RECENT_PER_VIDEO + (self._starts[v] + i) % RECENT_PER_VIDEO
+        return self._handles[p], self._ages[p], self._seqs[p]
+
+    def add(self, v: int, handle: str, age: float, seq: int) -> None:
+        """Remember a comment on video v, forgetting its oldest one when full."""
+        n, start = self._counts[v], self._starts[v]
+        if n < RECENT_PER_VIDEO:
+            p = v * RECENT_PER_VIDEO + (start + n) % RECENT_PER_VIDEO
+            self._counts[v] = n + 1
+        else:
+            p = v * RECENT_PER_VIDEO + start
+            self._starts[v] = (start + 1) % RECENT_PER_VIDEO
+        self._handles[p], self._ages[p], self._seqs[p] = handle, age, seq
 
 
 def niche_of(spec: DemoSpec) -> Niche:
@@ -187,7 +226,7 @@ class OfflineProvider:
             yield self._video(seed, i, plans[i], ages[i], weights[i])
         cum = list(accumulate(weights))
         pool = _pool_size(spec)
-        recent: dict[int, list[tuple[str, float, int]]] = {}
+        recent = _Recent(nv)
         thread: list[_Message] = []
         k = 0
         t = -1
@@ -227,7 +266,7 @@ class OfflineProvider:
         ages: list[float],
         cum: list[float],
         pool: int,
-        recent: dict[int, list[tuple[str, float, int]]],
+        recent: _Recent,
         stream: Random,
     ) -> Draft:
         rng = stream
@@ -237,9 +276,9 @@ class OfflineProvider:
         upper = ages[v]
         intent = pick(COMMENT_INTENTS, random())
         parent: tuple[str, float, int] | None = None
-        earlier = recent.setdefault(v, [])
+        earlier = recent.count(v)
         if intent == "reply":
-            candidate = earlier[int(random() * len(earlier))] if earlier else None
+            candidate = recent.get(v, int(random() * earlier)) if earlier else None
             if candidate and candidate[0] != fan["handle"] and candidate[1] > 2.0:
                 parent, upper = candidate, candidate[1]
             else:
@@ -251,9 +290,7 @@ class OfflineProvider:
             delay = upper * (0.05 + (1.0 - 0.05) * random())
         age = _ms(upper - delay)
         draft = self._comment_draft(plans[v], v, intent, rng, fan, parent, seq, age)
-        earlier.append((fan["handle"], age, seq))
-        if len(earlier) > RECENT_PER_VIDEO:
-            del earlier[0]
+        recent.add(v, fan["handle"], age, seq)
         return draft
 
     def _comment_draft(
