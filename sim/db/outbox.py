@@ -15,7 +15,7 @@ from datetime import datetime
 
 from psycopg.rows import tuple_row
 
-from sim.db.claim import FAIR_USERS, Claimed, claim
+from sim.db.claim import FAIR_USERS, FIRST_USERS, Claimed, claim
 from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
@@ -23,6 +23,7 @@ from sim.errors import LeaseLost
 __all__ = [
     "COPY_COLUMNS",
     "FAIR_USERS",
+    "FIRST_USERS",
     "Claimed",
     "NewRow",
     "Outcome",

@@ -69,7 +69,7 @@ class Simulations:
         metrics: Metrics,
         owner: uuid.UUID,
         provider_factory: Callable[[], ContentProvider],
-        on_stored: Callable[[str], None],
+        on_stored: Callable[[str, bool], None],
     ) -> None:
         self.db = db
         self.settings = settings
@@ -228,7 +228,7 @@ class Simulations:
                     self._buffer.release(stored)
                 for kind, n in Counter(d.kind for d in drafts).items():
                     self.metrics.generated.labels(kind).inc(n)
-                self._on_stored(row.user_id)
+                self._on_stored(row.user_id, live)
                 del drafts, rows  # not kept alive while waiting for the next batch
 
     async def _await_initial(self, row: UserRow, handle: UserRun) -> None:

@@ -65,7 +65,10 @@ class Supervisor:
             metrics,
             self.instance_id,
             provider_factory,
-            on_stored=lambda user_id: self.wake_senders(frozenset((user_id,))),
+            # a user's initial rows are served first; live ones wait for the round robin
+            on_stored=lambda user_id, live: self.wake_senders(
+                frozenset((user_id,)), first=not live
+            ),
         )
         self._users: dict[str, UserRun] = {}
         self._nursery: trio.Nursery | None = None
@@ -223,15 +226,18 @@ class Supervisor:
         self.sims.golive.progress(per_user)
         unblocked = frozenset(u for u, counts in per_user.items() if counts["video_sent"])
         if unblocked:
-            self.wake_senders(unblocked)
+            self.wake_senders(unblocked, first=True)
 
-    def wake_senders(self, user_ids: frozenset[str] | None = None) -> None:
+    def wake_senders(self, user_ids: frozenset[str] | None = None, *, first: bool = False) -> None:
         """New rows may be claimable (stored here or elsewhere, or a video was sent).
 
         The one place delivery is woken from: the instance's sender workers claim due
-        rows of any user, so whose rows they are (``user_ids``) does not matter here.
+        rows of any user. With ``first`` the next claim serves ``user_ids`` before the
+        round robin: a user's initial rows just stored here, or comments a video sent
+        here unblocked (what a user waits for to see its demo); else whose rows they are
+        does not matter.
         """
-        self.sender.wake()
+        self.sender.wake(sorted(user_ids) if first and user_ids else ())
 
     def resync(self) -> None:
         """Notifications may have been missed (listener reconnected): catch up."""
