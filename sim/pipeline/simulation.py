@@ -57,6 +57,9 @@ class UserRun:
     recorded: Counter[str] = field(default_factory=Counter)
     #: while waiting for the initial burst to be delivered: its size (progress is logged)
     awaiting: int | None = None
+    #: when it was started (``trio.current_time()``): an ownership round that began
+    #: earlier did not see it and does not stop it
+    started_at: float = field(default_factory=trio.current_time)
 
 
 class Simulations:

@@ -125,6 +125,7 @@ class Supervisor:
     async def _round(self) -> None:
         """One heartbeat, then run exactly the users owned."""
         s = self.settings
+        began = trio.current_time()
         with trio.fail_after(s.pool_timeout_s + s.owner_lease_s):
             beat = await fleet.beat(
                 self.db,
@@ -146,7 +147,12 @@ class Supervisor:
                 beat.share,
                 beat.instances,
             )
-        gone = [h for uid, h in self._users.items() if uid not in beat.owned]
+        # a user an enable started while the beat ran is not in what the beat read: it
+        # stays (stopping it threw its first batch away and cost a second start; the
+        # next round sees it, and its writes are fenced by the lease meanwhile)
+        gone = [
+            h for uid, h in self._users.items() if uid not in beat.owned and h.started_at < began
+        ]
         await self._stop_all(gone)
         new = sorted(beat.owned - self._users.keys())
         # their rows in one query (with the lease just taken): no query per user to start
