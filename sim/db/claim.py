@@ -2,19 +2,22 @@
 
 A claim serves up to ``FAIR_USERS`` users with due rows in round-robin order, each a
 water-filled share of the batch, and marks the rows ``sending`` until the lease ends
-(``due_at``). A comment is claimable only once its video is ``sent``.
+(``due_at``). Users named in ``first`` (up to ``FIRST_USERS``: new rows were just stored
+for them, or a video of theirs was just sent) are served before the round robin, with
+the same share. A comment is claimable only once its video is ``sent``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg.rows import tuple_row
 
 from sim.db.pool import Conn, Database
 
-__all__ = ["FAIR_USERS", "Claimed", "claim"]
+__all__ = ["FAIR_USERS", "FIRST_USERS", "Claimed", "claim"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,9 @@ class Claimed:
 
 #: users served by one claim at most: each gets a fair share of the batch
 FAIR_USERS = 64
+#: of those, users served first (before the round robin) at most: the round robin keeps
+#: the rest, so users served in turn are never crowded out
+FIRST_USERS = FAIR_USERS // 2
 
 _CLAIM = """
 with recursive
@@ -58,21 +64,35 @@ from_start(user_id) as (
              order by i.user_id limit 1)
       from from_start f where f.user_id < %(after)s
 ),
+-- users to serve before the round robin (rows just became claimable), in that order
+first_users(ord, user_id) as (
+    select f.ord, f.user_id
+      from unnest(%(first)s::text[]) with ordinality as f(user_id, ord)
+     limit %(first_users)s
+),
 picked as materialized (
     select o.lap, o.user_id, o.run_id
       from (select u.lap, u.user_id,
                    -- the run the rows are claimed in: outcomes are fenced with it
                    (select d.run_id from demo_users d
                      where d.user_id = u.user_id and d.enabled) as run_id
-              from (select 0 as lap, user_id from after_cursor where user_id is not null
+              from (select * from (select -1 as lap, user_id from first_users
+                                    order by ord) f
+                    union all
+                    select 0, user_id from after_cursor
+                     where user_id is not null
+                       and user_id <> all (select user_id from first_users)
                     union all
                     select 1, user_id from from_start
-                     where user_id is not null and user_id <= %(after)s) u) o
+                     where user_id is not null and user_id <= %(after)s
+                       and user_id <> all (select user_id from first_users)) u) o
      where o.run_id is not null
-       -- some row due now (not all leased to a sender): one probe of the due index
-       and exists (select from interactions i
-                    where i.user_id = o.user_id and i.status in ('pending', 'sending')
-                      and i.due_at <= now())
+       -- some row due now (not all leased to a sender): one probe of the due index (a
+       -- scalar subquery: as EXISTS the planner joined every due row to every user)
+       and (select true from interactions i
+             where i.user_id = o.user_id and i.status in ('pending', 'sending')
+               and i.due_at <= now()
+             limit 1)
      limit least(%(users)s, %(limit)s)  -- at least one row each
 ),
 -- how many rows each picked user has due (up to a whole batch), smallest first
@@ -133,29 +153,46 @@ returning due.lap, i.user_id, i.seq, i.id, i.kind, i.attempts, i.payload::text, 
 """
 
 
-async def _claim(conn: Conn, limit: int, lease_s: float, after: str) -> list[Claimed]:
-    params = {"limit": limit, "lease_s": lease_s, "after": after, "users": FAIR_USERS}
+async def _claim(
+    conn: Conn, limit: int, lease_s: float, after: str, first: Sequence[str]
+) -> list[Claimed]:
+    params = {
+        "limit": limit,
+        "lease_s": lease_s,
+        "after": after,
+        "users": FAIR_USERS,
+        "first": list(first),
+        "first_users": FIRST_USERS,
+    }
     # plain tuples: a dict per row costs more than the rest of the claim's Python work
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_CLAIM, params)
         rows = await cur.fetchall()
-    rows.sort(key=lambda r: r[:3])  # round-robin order of users, each user's rows by seq
+    # users served first, then round-robin order of users, each user's rows by seq (first
+    # users in the order given)
+    order = {user: k for k, user in enumerate(first)}
+    rows.sort(key=lambda r: (r[0], order.get(r[1], 0), r[1], r[2]))
     return [
         Claimed(id_, user, seq, kind, tries, doc, run)
         for _, user, seq, id_, kind, tries, doc, run in rows
     ]
 
 
-async def claim(db: Database, limit: int, lease_s: float, *, after: str = "") -> list[Claimed]:
+async def claim(
+    db: Database, limit: int, lease_s: float, *, after: str = "", first: Sequence[str] = ()
+) -> list[Claimed]:
     """Claim up to ``limit`` due rows of enabled users (SKIP LOCKED) under a lease, fairly.
 
     Up to ``FAIR_USERS`` users with unfinished rows are served, in round-robin order
     from the one after ``after`` (the last user served by the previous claim), each up
     to a fair share of ``limit`` (water-filling: an equal share, and what users with
     fewer due rows leave goes to those with more): one user's backlog never holds back
-    another's first rows, and a batch is never left half empty while rows are due. The
+    another's first rows, and a batch is never left half empty while rows are due.
+    Users in ``first`` (the first ``FIRST_USERS`` of them) are served before the round
+    robin, each with the same share: rows that just became claimable (a new user's
+    first rows, a video's comments) need not wait for the round robin to come by. The
     result is in that order, each user's rows by seq; each carries the run of its user
     at the claim. A comment is only claimed once its video is ``sent``, so it
     is never delivered before its video.
     """
-    return await db.transaction(_claim, limit, lease_s, after)
+    return await db.transaction(_claim, limit, lease_s, after, first)

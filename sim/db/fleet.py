@@ -171,8 +171,6 @@ async def _beat(
         " where last_heartbeat < now() - make_interval(secs => %(lease_s)s * %(leases)s)",
         {**args, "leases": PRUNE_AFTER_LEASES},
     )
-    cur = await conn.execute(_RENEW, args)
-    owned = {r["user_id"] for r in await cur.fetchall()}
     cur = await conn.execute(
         "select (select count(*) from sim_instances"
         "         where last_heartbeat > now() - make_interval(secs => %(lease_s)s)) as live,"
@@ -181,6 +179,10 @@ async def _beat(
     )
     counts = await cur.fetchone()
     assert counts is not None
+    # the renewal locks every owned user's row until the commit, and a store of any of
+    # them waits for it: it comes last (a hand-over or take-over after it is rare)
+    cur = await conn.execute(_RENEW, args)
+    owned = {r["user_id"] for r in await cur.fetchall()}
     instances = max(1, int(counts["live"]))
     share = math.ceil(int(counts["enabled"]) / instances)
     acquired: list[str] = []

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from psycopg.rows import tuple_row
 
-from sim.db.claim import FAIR_USERS, Claimed, claim
+from sim.db.claim import FAIR_USERS, FIRST_USERS, Claimed, claim
 from sim.db.fleet import OUTBOX_CHANNEL, Fence, fence_params
 from sim.db.pool import Conn, Database
 from sim.errors import LeaseLost
@@ -23,6 +23,7 @@ from sim.errors import LeaseLost
 __all__ = [
     "COPY_COLUMNS",
     "FAIR_USERS",
+    "FIRST_USERS",
     "Claimed",
     "NewRow",
     "Outcome",
@@ -225,9 +226,15 @@ _RECORD_SENT_MANY = """
 update interactions i
    set status = 'sent', sent_at = coalesce(i.sent_at, now()), last_error = null,
        updated_at = now()
-  from unnest(%s::text[], %s::int8[], %s::uuid[]) as u(user_id, seq, run_id)
+  -- the keys still of the run they were claimed in, first (offset 0 keeps it apart):
+  -- joined with demo_users in the same FROM, the planner probed the key's index by
+  -- user_id alone and filtered the user's every row, once per outcome
+  from (select u.user_id, u.seq
+          from unnest(%s::text[], %s::int8[], %s::uuid[]) as u(user_id, seq, run_id)
+         where exists (select from demo_users d
+                        where d.user_id = u.user_id and d.run_id = u.run_id)
+        offset 0) u
  where i.user_id = u.user_id and i.seq = u.seq
-   and exists (select from demo_users d where d.user_id = u.user_id and d.run_id = u.run_id)
 """
 
 _FAIL_ORPHANS = """

@@ -4,7 +4,9 @@ An instance runs ``send_concurrency`` workers for all its users together (start 
 once with ``await nursery.start(sender.run)``): what an idle instance costs PostgreSQL
 does not depend on how many users it knows. Each claim serves the users with due rows
 in round-robin order (``outbox.claim``), so one user's backlog never holds back
-another user's first items.
+another user's first items; users whose rows just became claimable (``wake`` with
+``first``: a new user's first rows stored, a video's comments unblocked) are served
+first by the next claim, so they do not wait for the round robin to come by.
 
 ``halt()`` (sim stops; safe in a signal handler) ends delivery at once: no request
 starts after it, the workers are cancelled, and the rows they had claimed go back to
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 
 import trio
 
 from sim.db import Database, outbox
-from sim.db.outbox import Claimed, Outcome
+from sim.db.outbox import FIRST_USERS, Claimed, Outcome
 from sim.errors import DatabaseError
 from sim.pipeline.breaker import Pass
 from sim.pipeline.delivery import Deliverer, DeliveryHalted
@@ -55,6 +58,9 @@ class Sender:
         self._idle = trio.lowlevel.ParkingLot()  # workers waiting for a wake-up
         self._rung = False  # woken while no worker was waiting: the next one claims at once
         self._after = ""  # the last user served: the next claim starts after it
+        #: users to serve before the round robin, in the order they were named (a dict as
+        #: an ordered set: naming a user again keeps its place)
+        self._first: dict[str, None] = {}
         #: set once by ``halt()``: no more claims nor requests
         self.halted = False
         self._token: trio.lowlevel.TrioToken | None = None
@@ -65,12 +71,16 @@ class Sender:
         """Workers waiting for a wake-up (or their next poll)."""
         return int(self._idle.statistics().tasks_waiting)
 
-    def wake(self) -> None:
+    def wake(self, first: Iterable[str] = ()) -> None:
         """Rows may have become claimable (stored, a video sent): bring one worker in.
 
-        Cheap and synchronous (callable from any Trio task). Wake-ups while every
-        worker is busy are coalesced into one more claim.
+        The users in ``first`` are served before the round robin by the next claims
+        (``FIRST_USERS`` a claim, in the order named). Cheap and synchronous (callable
+        from any Trio task). Wake-ups while every worker is busy are coalesced into one
+        more claim.
         """
+        for user_id in first:
+            self._first[user_id] = None
         if self.idle_workers:
             self._idle.unpark()
         else:
@@ -128,6 +138,7 @@ class Sender:
             ticket = await self.deliverer.breaker.admit()
             async with self._in_flight:
                 self._rung = False  # this claim sees every row stored until now
+                first = self._take_first()
                 # shielded (and bounded): a claim cancelled after its commit would leave its
                 # rows `sending` until the lease ends; finished, they are released below
                 with trio.CancelScope(shield=True), trio.move_on_after(s.batch_timeout_s):
@@ -137,11 +148,16 @@ class Sender:
                             1 if ticket.probe else s.send_batch_size,
                             s.lease_s,
                             after=self._after,
+                            first=first,
                         )
                     except DatabaseError as exc:
                         claim_error = exc
+                        self.wake(first)  # still to be served first
+                named = set(first)
+                served = [r.user_id for r in rows if r.user_id not in named]
+                if served:  # the round robin goes on after its last user
+                    self._after = served[-1]
                 if rows:
-                    self._after = rows[-1].user_id
                     if len(rows) == s.send_batch_size:
                         self.wake()  # more may be due
                     outcomes = await self._deliver(rows, ticket)
@@ -162,6 +178,17 @@ class Sender:
             empty = min(empty + 1, _MAX_IDLE_DOUBLINGS + 1)
             if await self._wait(base_s * 2 ** (empty - 1)):
                 empty = 0
+
+    def _take_first(self) -> list[str]:
+        """The users the next claim serves first (up to ``FIRST_USERS``), oldest named first."""
+        taken: list[str] = []
+        for user_id in self._first:
+            if len(taken) >= FIRST_USERS:
+                break
+            taken.append(user_id)
+        for user_id in taken:
+            del self._first[user_id]
+        return taken
 
     async def _wait(self, timeout_s: float) -> bool:
         """Park until ``wake()`` or ``timeout_s``; True when woken."""

@@ -57,6 +57,9 @@ class UserRun:
     recorded: Counter[str] = field(default_factory=Counter)
     #: while waiting for the initial burst to be delivered: its size (progress is logged)
     awaiting: int | None = None
+    #: when it was started (``trio.current_time()``): an ownership round that began
+    #: earlier did not see it and does not stop it
+    started_at: float = field(default_factory=trio.current_time)
 
 
 class Simulations:
@@ -69,7 +72,7 @@ class Simulations:
         metrics: Metrics,
         owner: uuid.UUID,
         provider_factory: Callable[[], ContentProvider],
-        on_stored: Callable[[str], None],
+        on_stored: Callable[[str, bool], None],
     ) -> None:
         self.db = db
         self.settings = settings
@@ -228,7 +231,7 @@ class Simulations:
                     self._buffer.release(stored)
                 for kind, n in Counter(d.kind for d in drafts).items():
                     self.metrics.generated.labels(kind).inc(n)
-                self._on_stored(row.user_id)
+                self._on_stored(row.user_id, live)
                 del drafts, rows  # not kept alive while waiting for the next batch
 
     async def _await_initial(self, row: UserRow, handle: UserRun) -> None:

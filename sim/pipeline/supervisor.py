@@ -65,7 +65,10 @@ class Supervisor:
             metrics,
             self.instance_id,
             provider_factory,
-            on_stored=lambda user_id: self.wake_senders(frozenset((user_id,))),
+            # a user's initial rows are served first; live ones wait for the round robin
+            on_stored=lambda user_id, live: self.wake_senders(
+                frozenset((user_id,)), first=not live
+            ),
         )
         self._users: dict[str, UserRun] = {}
         self._nursery: trio.Nursery | None = None
@@ -123,6 +126,7 @@ class Supervisor:
     async def _round(self) -> None:
         """One heartbeat, then run exactly the users owned."""
         s = self.settings
+        began = trio.current_time()
         with trio.fail_after(s.pool_timeout_s + s.owner_lease_s):
             beat = await fleet.beat(
                 self.db,
@@ -144,7 +148,12 @@ class Supervisor:
                 beat.share,
                 beat.instances,
             )
-        gone = [h for uid, h in self._users.items() if uid not in beat.owned]
+        # a user an enable started while the beat ran is not in what the beat read: it
+        # stays (stopping it threw its first batch away and cost a second start; the
+        # next round sees it, and its writes are fenced by the lease meanwhile)
+        gone = [
+            h for uid, h in self._users.items() if uid not in beat.owned and h.started_at < began
+        ]
         await self._stop_all(gone)
         new = sorted(beat.owned - self._users.keys())
         # their rows in one query (with the lease just taken): no query per user to start
@@ -224,15 +233,18 @@ class Supervisor:
         self.sims.golive.progress(per_user)
         unblocked = frozenset(u for u, counts in per_user.items() if counts["video_sent"])
         if unblocked:
-            self.wake_senders(unblocked)
+            self.wake_senders(unblocked, first=True)
 
-    def wake_senders(self, user_ids: frozenset[str] | None = None) -> None:
+    def wake_senders(self, user_ids: frozenset[str] | None = None, *, first: bool = False) -> None:
         """New rows may be claimable (stored here or elsewhere, or a video was sent).
 
         The one place delivery is woken from: the instance's sender workers claim due
-        rows of any user, so whose rows they are (``user_ids``) does not matter here.
+        rows of any user. With ``first`` the next claim serves ``user_ids`` before the
+        round robin: a user's initial rows just stored here, or comments a video sent
+        here unblocked (what a user waits for to see its demo); else whose rows they are
+        does not matter.
         """
-        self.sender.wake()
+        self.sender.wake(sorted(user_ids) if first and user_ids else ())
 
     def resync(self) -> None:
         """Notifications may have been missed (listener reconnected): catch up."""

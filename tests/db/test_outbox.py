@@ -160,6 +160,19 @@ async def test_claims_take_turns_across_users(db: Database, db_url: str) -> None
     assert [(r.user_id, r.seq) for r in one] == [("b", 2)]
 
 
+async def test_users_named_first_are_served_before_the_round_robin(
+    db: Database, db_url: str
+) -> None:
+    """Users named ``first`` come first, in that order, with the same share as the rest."""
+    for user in ("a", "b", "c", "d", "e"):
+        await users.enable_user(db, user, users.DemoConfig(0, 0, 1, 0, 1))
+        _due_dms(db_url, user, 10)
+    rows = await outbox.claim(db, 10, 60, after="a", first=["d", "b", "nobody"])
+    order = [("d", 0), ("d", 1), ("b", 0), ("b", 1)]
+    order += [("c", 0), ("c", 1), ("e", 0), ("e", 1), ("a", 0), ("a", 1)]
+    assert [(r.user_id, r.seq) for r in rows] == order
+
+
 async def test_rows_of_a_disabled_user_are_not_claimed(db: Database, db_url: str) -> None:
     """Turning demo mode off stops delivery of the user's remaining rows."""
     await users.enable_user(db, "off", users.DemoConfig(0, 0, 1, 0, 1))

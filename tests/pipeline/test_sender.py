@@ -69,6 +69,35 @@ async def test_a_wake_up_delivers_every_users_rows_without_waiting_for_a_poll(
     assert sql(db_url, "select status, count(*) from interactions group by 1") == [("sent", 5)]
 
 
+async def test_users_woken_first_are_served_first_and_the_round_robin_goes_on(
+    db: Database, settings: Settings, nursery: trio.Nursery
+) -> None:
+    """``wake(first=...)``: the next claim serves those users before the round robin,
+    which then goes on from the last user it served."""
+    s = settings.replace(idle_poll_s=60.0, send_concurrency=1, send_batch_size=2)
+    metrics = Metrics()
+    recorder = Recorder(s, metrics, lambda batch: outbox.record(db, batch))
+    async with httpx.AsyncClient() as client:
+        deliverer = Accepting(client, s, metrics)
+        deliverer.batches = []
+        sender = Sender(db, s, deliverer, recorder)
+        await nursery.start(recorder.run)
+        await nursery.start(sender.run)
+        with trio.fail_after(20):
+            while True:  # its first (empty) claim made, the worker waits
+                if sender.idle_workers == 1:
+                    break
+                await trio.sleep(0.02)
+            for user in ("a", "b", "c"):
+                await _store(db, user, 3)
+            sender.wake(first=["c"])
+            while True:
+                if recorder.rows_written == 9:
+                    break
+                await trio.sleep(0.02)
+    assert deliverer.batches[:2] == [["c", "a"], ["b", "c"]]
+
+
 class Holding(Deliverer):
     """Holds every batch until cancelled (a receiver that does not answer)."""
 

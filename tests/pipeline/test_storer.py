@@ -10,7 +10,7 @@ import trio
 import trio.testing
 from conftest import sql
 
-from sim.db import Database, fleet, users
+from sim.db import Database, fleet, outbox, users
 from sim.db.fleet import Fence
 from sim.db.outbox import NewRow, StoreBatch
 from sim.db.users import DemoConfig
@@ -130,3 +130,39 @@ async def test_store_before_the_storer_runs_is_an_error(db: Database, settings: 
     """Nothing is queued that no writer will take."""
     with pytest.raises(Exception, match="not running"):
         await Storer(db, settings).store(StoreBatch("x", uuid.uuid4(), [], False))
+
+
+async def test_an_initial_batch_is_not_queued_behind_live_ones(
+    db: Database,
+    db_url: str,
+    settings: Settings,
+    nursery: trio.Nursery,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While every writer of any batch is busy with live items, a new user's first rows
+    are stored by the writer of initial batches."""
+    me = uuid.uuid4()
+    runs = {name: await _user(db, name, me) for name in ("live1", "live2", "new")}
+    release = trio.Event()
+    busy: list[str] = []
+    real = outbox.store_batches
+
+    async def slow_live(db: Database, batches: list[StoreBatch]) -> frozenset[str]:
+        if any(b.live for b in batches):
+            busy.extend(b.user_id for b in batches)
+            await release.wait()
+        return await real(db, batches)
+
+    monkeypatch.setattr(outbox, "store_batches", slow_live)
+    storer = await nursery.start(Storer(db, settings).run)
+    async with trio.open_nursery() as live:
+        for name in ("live1", "live2"):
+            run, fence = runs[name]
+            live.start_soon(storer.store, StoreBatch(name, run, _rows(1), True, fence))
+            await trio.testing.wait_all_tasks_blocked()
+        assert sorted(busy) == ["live1", "live2"]  # both writers of any batch are held
+        run, fence = runs["new"]
+        with trio.fail_after(10):
+            await storer.store(StoreBatch("new", run, _rows(3), False, fence))
+        assert sql(db_url, "select user_id, count(*) from interactions group by 1") == [("new", 3)]
+        release.set()
