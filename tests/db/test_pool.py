@@ -40,14 +40,19 @@ async def _sql(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]
     return await trio.to_thread.run_sync(sql, url, query, params)
 
 
+async def _opened(settings: Settings, nursery: trio.Nursery, **changes: Any) -> Database:
+    """A ``Database`` on the test's database with ``changes`` to its settings, open."""
+    assert settings.database_url
+    database = Database(settings.replace(**changes), settings.database_url)
+    with trio.fail_after(15):
+        await nursery.start(database.run)
+    return database
+
+
 @pytest.fixture
 async def db1(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Database]:
     """An open ``Database`` with exactly one pooled connection."""
-    assert settings.database_url
-    one = settings.replace(pool_min_size=1, pool_max_size=1, pool_timeout_s=5)
-    database = Database(one, settings.database_url)
-    with trio.fail_after(15):
-        await nursery.start(database.run)
+    database = await _opened(settings, nursery, pool_min_size=1, pool_max_size=1, pool_timeout_s=5)
     yield database
     database.close()
     await database.wait_closed(10)
@@ -304,13 +309,14 @@ async def test_pool_recovers_after_backends_are_terminated(db: Database, db_url:
 @pytest.fixture
 async def bounded(settings: Settings, nursery: trio.Nursery) -> AsyncIterator[Database]:
     """An open ``Database`` whose sessions have short server-side bounds."""
-    assert settings.database_url
-    short = settings.replace(
-        pool_min_size=1, pool_max_size=2, db_statement_timeout_s=0.5, db_lock_timeout_s=0.1
+    database = await _opened(
+        settings,
+        nursery,
+        pool_min_size=1,
+        pool_max_size=2,
+        db_statement_timeout_s=0.5,
+        db_lock_timeout_s=0.1,
     )
-    database = Database(short, settings.database_url)
-    with trio.fail_after(15):
-        await nursery.start(database.run)
     yield database
     database.close()
     await database.wait_closed(10)

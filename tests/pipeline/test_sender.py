@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,11 +41,11 @@ async def _store(db: Database, user: str, n: int) -> None:
     await outbox.store_rows(db, user, row.run_id, rows, live=False)
 
 
-async def test_a_wake_up_delivers_every_users_rows_without_waiting_for_a_poll(
-    db: Database, db_url: str, settings: Settings, nursery: trio.Nursery
-) -> None:
-    """With polls a minute apart, ``wake()`` alone gets two users' new rows delivered."""
-    s = settings.replace(idle_poll_s=60.0, send_concurrency=3)
+@asynccontextmanager
+async def _idle_sender(
+    db: Database, s: Settings, nursery: trio.Nursery
+) -> AsyncIterator[tuple[Sender, Recorder, Accepting]]:
+    """A sender (accepting every batch) and its recorder, running, every worker idle."""
     metrics = Metrics()
     recorder = Recorder(s, metrics, lambda batch: outbox.record(db, batch))
     async with httpx.AsyncClient() as client:
@@ -55,16 +56,30 @@ async def test_a_wake_up_delivers_every_users_rows_without_waiting_for_a_poll(
         await nursery.start(sender.run)
         with trio.fail_after(20):
             while True:  # every worker made its first (empty) claim and waits
-                if sender.idle_workers == 3:
+                if sender.idle_workers == s.send_concurrency:
                     break
                 await trio.sleep(0.02)
+        yield sender, recorder, deliverer
+
+
+async def _until_written(recorder: Recorder, n: int) -> None:
+    while True:
+        if recorder.rows_written == n:
+            break
+        await trio.sleep(0.02)
+
+
+async def test_a_wake_up_delivers_every_users_rows_without_waiting_for_a_poll(
+    db: Database, db_url: str, settings: Settings, nursery: trio.Nursery
+) -> None:
+    """With polls a minute apart, ``wake()`` alone gets two users' new rows delivered."""
+    s = settings.replace(idle_poll_s=60.0, send_concurrency=3)
+    async with _idle_sender(db, s, nursery) as (sender, recorder, deliverer):
+        with trio.fail_after(20):
             await _store(db, "first", 3)
             await _store(db, "second", 2)
             sender.wake()
-            while True:
-                if recorder.rows_written == 5:
-                    break
-                await trio.sleep(0.02)
+            await _until_written(recorder, 5)
     assert sorted(u for batch in deliverer.batches for u in batch) == ["first"] * 3 + ["second"] * 2
     assert sql(db_url, "select status, count(*) from interactions group by 1") == [("sent", 5)]
 
@@ -75,26 +90,12 @@ async def test_users_woken_first_are_served_first_and_the_round_robin_goes_on(
     """``wake(first=...)``: the next claim serves those users before the round robin,
     which then goes on from the last user it served."""
     s = settings.replace(idle_poll_s=60.0, send_concurrency=1, send_batch_size=2)
-    metrics = Metrics()
-    recorder = Recorder(s, metrics, lambda batch: outbox.record(db, batch))
-    async with httpx.AsyncClient() as client:
-        deliverer = Accepting(client, s, metrics)
-        deliverer.batches = []
-        sender = Sender(db, s, deliverer, recorder)
-        await nursery.start(recorder.run)
-        await nursery.start(sender.run)
+    async with _idle_sender(db, s, nursery) as (sender, recorder, deliverer):
         with trio.fail_after(20):
-            while True:  # its first (empty) claim made, the worker waits
-                if sender.idle_workers == 1:
-                    break
-                await trio.sleep(0.02)
             for user in ("a", "b", "c"):
                 await _store(db, user, 3)
             sender.wake(first=["c"])
-            while True:
-                if recorder.rows_written == 9:
-                    break
-                await trio.sleep(0.02)
+            await _until_written(recorder, 9)
     assert deliverer.batches[:2] == [["c", "a"], ["b", "c"]]
 
 
