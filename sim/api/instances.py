@@ -32,7 +32,10 @@ class InstanceDoc(BaseModel):
     version: str
     started_at: datetime
     last_heartbeat: datetime
-    alive: bool = Field(description="heard from within one owner lease (SIM_OWNER_LEASE_S)")
+    lease_until: datetime = Field(
+        description="its lease, and with it the lease of every user it owns, holds until then"
+    )
+    alive: bool = Field(description="its lease holds: heard from within SIM_OWNER_LEASE_S")
     users: int = Field(description="demo users whose simulation it owns")
     self: bool = Field(description="the instance that answered")
 
@@ -57,7 +60,7 @@ async def list_instances() -> tuple[Response, int]:
     me = rt.instance_id
     try:
         with trio.fail_after(rt.settings.readyz_timeout_s):
-            found = await fleet.list_instances(rt.db, lease_s, INSTANCES_LIMIT)
+            found = await fleet.list_instances(rt.db, INSTANCES_LIMIT)
     except trio.TooSlowError:
         raise QueryTimeout("the database did not answer in time") from None
     docs = [
@@ -68,6 +71,7 @@ async def list_instances() -> tuple[Response, int]:
             "version": i.version,
             "started_at": i.started_at.isoformat(),
             "last_heartbeat": i.last_heartbeat.isoformat(),
+            "lease_until": i.lease_until.isoformat(),
             "alive": i.alive,
             "users": i.users,
             "self": i.id == me,

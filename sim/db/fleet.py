@@ -1,12 +1,14 @@
 """The fleet: sim instances on one database, and which of them owns each user's simulation.
 
 Every instance registers a row in ``sim_instances`` and heartbeats. A demo user's
-simulation has one owner at a time: ``demo_users.owner_id`` with a lease until
-``owner_until`` (River's and Oban's leader rows with a TTL; Graphile Worker's
-``locked_by``/``locked_at``). One heartbeat is one transaction: it renews every lease the
-instance holds, prunes instances silent for long, and moves the instance towards its
-fair share of the enabled users: acquiring users whose lease ran out (``FOR UPDATE SKIP
-LOCKED``) or handing surplus over. Nothing relies on a unique key colliding.
+simulation has one owner at a time: ``demo_users.owner_id``, under the owner's lease,
+``sim_instances.lease_until`` (River's and Oban's leader rows with a TTL; Graphile
+Worker's ``locked_by``/``locked_at``; pgqueuer frees a dead worker's rows by heartbeat
+age). One heartbeat is one transaction: renewing its own row renews the lease of every
+user the instance owns, in one row (no user's row is locked by it, so no store waits
+for it); it prunes instances silent for long, and moves the instance towards its fair
+share of the enabled users: acquiring users whose owner's lease ran out (``FOR UPDATE
+SKIP LOCKED``) or handing surplus over. Nothing relies on a unique key colliding.
 
 Every write of a user's simulation is fenced with a ``Fence`` (the owner and the lease's
 epoch, a fencing token): ``sim_owns(...)`` in SQL (migration 0005) refuses it once the
@@ -59,10 +61,9 @@ SHARE_SLACK = 1
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Who writes for a user, and for how long each renewal holds."""
+    """Who writes for a user: the instance whose heartbeat holds the user's lease."""
 
     owner: uuid.UUID
-    lease_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class Instance:
     version: str
     started_at: datetime
     last_heartbeat: datetime
+    lease_until: datetime
     alive: bool
     users: int
 
@@ -101,30 +103,36 @@ def fence_params(fence: Fence | None) -> dict[str, Any]:
     return {"owner": fence and fence.owner, "epoch": fence and fence.epoch}
 
 
-async def _register(conn: Conn, me: uuid.UUID, host: str, pid: int, version: str) -> None:
+async def _register(
+    conn: Conn, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
+) -> None:
     await conn.execute(
-        "insert into sim_instances (id, host, pid, version) values (%s, %s, %s, %s)"
-        " on conflict (id) do update set last_heartbeat = now()",
-        (me, host, pid, version),
+        "insert into sim_instances (id, host, pid, version, lease_until)"
+        " values (%(me)s, %(host)s, %(pid)s, %(version)s,"
+        "         now() + make_interval(secs => %(lease_s)s))"
+        " on conflict (id) do update"
+        " set last_heartbeat = now(), lease_until = excluded.lease_until",
+        {"me": me, "host": host, "pid": pid, "version": version, "lease_s": lease_s},
     )
 
 
-async def register(db: Database, me: uuid.UUID, host: str, pid: int, version: str) -> None:
-    """Add this instance to the registry."""
-    await db.transaction(_register, me, host, pid, version)
+async def register(
+    db: Database, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
+) -> None:
+    """Add this instance to the registry, holding a lease for ``lease_s``."""
+    await db.transaction(_register, me, host, pid, version, lease_s)
 
 
 _ACQUIRE = """
 with free as (
     select user_id from demo_users
-     where enabled and (owner_id is null or owner_until < now())
+     where enabled and (owner_id is null or not sim_lease_held(owner_id))
      order by enabled_at
      limit %(n)s
        for update skip locked
 )
 update demo_users d
-   set owner_id = %(me)s, owner_until = now() + make_interval(secs => %(lease_s)s),
-       owner_epoch = d.owner_epoch + 1
+   set owner_id = %(me)s, owner_epoch = d.owner_epoch + 1
   from free
  where d.user_id = free.user_id
 returning d.user_id
@@ -133,21 +141,12 @@ returning d.user_id
 
 # Statements that update many users' rows lock them in user_id order first (as the
 # storer's and the go-live sweep's do): two of them never wait on each other
-_RENEW = """
-with mine as (
-    select user_id from demo_users where owner_id = %(me)s and enabled
-     order by user_id for update
-)
-update demo_users d set owner_until = now() + make_interval(secs => %(lease_s)s)
-  from mine where d.user_id = mine.user_id
-returning d.user_id
-"""
 _RELEASE = """
 with surplus as (
     select user_id from demo_users where user_id = any(%s) and owner_id = %s
      order by user_id for update
 )
-update demo_users d set owner_id = null, owner_until = null
+update demo_users d set owner_id = null
   from surplus where d.user_id = surplus.user_id
 returning d.user_id
 """
@@ -155,7 +154,7 @@ _LEAVE = """
 with mine as (
     select user_id from demo_users where owner_id = %s order by user_id for update
 )
-update demo_users d set owner_id = null, owner_until = null
+update demo_users d set owner_id = null
   from mine where d.user_id = mine.user_id
 """
 
@@ -164,8 +163,9 @@ async def _beat(
     conn: Conn, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
 ) -> Beat:
     args: dict[str, Any] = {"me": me, "lease_s": lease_s}
-    # re-inserted if it was pruned (a process paused for long comes back)
-    await _register(conn, me, host, pid, version)
+    # renews the lease of every user this instance owns; re-inserted if it was pruned (a
+    # process paused for long comes back, to the users nobody took over meanwhile)
+    await _register(conn, me, host, pid, version, lease_s)
     await conn.execute(
         "delete from sim_instances"
         " where last_heartbeat < now() - make_interval(secs => %(lease_s)s * %(leases)s)",
@@ -173,15 +173,15 @@ async def _beat(
     )
     cur = await conn.execute(
         "select (select count(*) from sim_instances"
-        "         where last_heartbeat > now() - make_interval(secs => %(lease_s)s)) as live,"
+        "         where lease_until > now()) as live,"
         "       (select count(*) from demo_users where enabled) as enabled",
         args,
     )
     counts = await cur.fetchone()
     assert counts is not None
-    # the renewal locks every owned user's row until the commit, and a store of any of
-    # them waits for it: it comes last (a hand-over or take-over after it is rare)
-    cur = await conn.execute(_RENEW, args)
+    cur = await conn.execute(
+        "select user_id from demo_users where owner_id = %(me)s and enabled", args
+    )
     owned = {r["user_id"] for r in await cur.fetchall()}
     instances = max(1, int(counts["live"]))
     share = math.ceil(int(counts["enabled"]) / instances)
@@ -203,7 +203,8 @@ async def _beat(
 async def beat(
     db: Database, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
 ) -> Beat:
-    """One heartbeat: stay registered, renew every lease held, move towards a fair share."""
+    """One heartbeat: stay registered (which renews every lease held), move towards a
+    fair share."""
     return await db.transaction(_beat, me, host, pid, version, lease_s)
 
 
@@ -219,22 +220,23 @@ async def leave(db: Database, me: uuid.UUID) -> int:
     return await db.transaction(_leave, me)
 
 
-async def _list(conn: Conn, lease_s: float, limit: int) -> list[Instance]:
+async def _list(conn: Conn, limit: int) -> list[Instance]:
     cur = await conn.execute(
         """
-        select i.id, i.host, i.pid, i.version, i.started_at, i.last_heartbeat,
-               i.last_heartbeat > now() - make_interval(secs => %s) as alive,
-               (select count(*) from demo_users d
-                 where d.owner_id = i.id and d.owner_until > now()) as users
+        select i.id, i.host, i.pid, i.version, i.started_at, i.last_heartbeat, i.lease_until,
+               i.lease_until > now() as alive,
+               case when i.lease_until > now()
+                    then (select count(*) from demo_users d where d.owner_id = i.id)
+                    else 0 end as users
           from sim_instances i
          order by i.started_at, i.id
          limit %s
         """,
-        (lease_s, limit),
+        (limit,),
     )
     return [Instance(**r) for r in await cur.fetchall()]
 
 
-async def list_instances(db: Database, lease_s: float, limit: int = 1000) -> list[Instance]:
-    """The registered instances, oldest first; ``alive`` when heard from within a lease."""
-    return await db.transaction(_list, lease_s, limit)
+async def list_instances(db: Database, limit: int = 1000) -> list[Instance]:
+    """The registered instances, oldest first; ``alive`` while their lease holds."""
+    return await db.transaction(_list, limit)

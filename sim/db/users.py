@@ -63,7 +63,6 @@ class UserRow:
     last_error: str | None
     restarts: int
     owner_id: uuid.UUID | None = None  # the instance running the simulation (its lease holder)
-    owner_until: datetime | None = None
     owner_epoch: int = 0
     updated_at: datetime | None = None  # the last change: for a live user, its last item
     niche: str | None = None  # what the account's content is about (None: from the seed)
@@ -106,13 +105,12 @@ async def get_users(db: Database, user_ids: list[str]) -> dict[str, UserRow]:
     return await db.transaction(_get_many, user_ids) if user_ids else {}
 
 
-# one statement (migration 0008): lock, insert or resume, take the lease, notify
+# one statement (migrations 0008, 0009): lock, insert or resume, take the lease, notify
 _ENABLE = """
 select e.started, (e.u).*
   from sim_enable(%(user_id)s::text, %(run_id)s::uuid, %(seed)s::bigint, %(videos)s::integer,
                   %(comments)s::integer, %(dms)s::integer, %(live_per_minute)s::float8,
-                  %(niche)s::text, %(owner)s::uuid, %(lease_s)s::float8, %(channel)s::text,
-                  %(payload)s::text) e
+                  %(niche)s::text, %(owner)s::uuid, %(channel)s::text, %(payload)s::text) e
 """
 
 
@@ -131,7 +129,6 @@ async def _enable(
             "live_per_minute": cfg.live_per_minute,
             "niche": cfg.niche,
             "owner": lease and lease.owner,
-            "lease_s": lease and lease.lease_s,
             "channel": USERS_CHANNEL,
             "payload": ENABLED + user_id,
         },
@@ -158,7 +155,7 @@ async def _disable(conn: Conn, user_id: str) -> UserRow | None:
         f"""
         update demo_users set enabled = false, state = 'disabled',
                disabled_at = coalesce(disabled_at, now()), updated_at = now(),
-               owner_id = null, owner_until = null
+               owner_id = null
          where user_id = %s returning {_COLUMNS}
         """,
         (user_id,),

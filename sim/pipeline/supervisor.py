@@ -58,7 +58,7 @@ class Supervisor:
         self.metrics = metrics
         self.sender = sender
         self.instance_id = instance_id or uuid.uuid4()
-        self.lease = Lease(self.instance_id, settings.owner_lease_s)
+        self.lease = Lease(self.instance_id)
         self.sims = Simulations(
             db,
             settings,
@@ -87,7 +87,12 @@ class Supervisor:
             try:
                 await nursery.start(self.sims.run)
                 await fleet.register(
-                    self.db, self.instance_id, socket.gethostname(), os.getpid(), __version__
+                    self.db,
+                    self.instance_id,
+                    socket.gethostname(),
+                    os.getpid(),
+                    __version__,
+                    s.owner_lease_s,
                 )
                 log.info("Instance %s joined the fleet", self.instance_id)
                 await self._guarded_round()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+import trio
 from conftest import sql
 
 from sim.db import Database, fleet, outbox, users
@@ -35,22 +36,20 @@ def _owners(url: str) -> dict[str, str | None]:
 
 
 def _die(url: str, me: uuid.UUID) -> None:
-    """``me`` stops heartbeating: its heartbeat and its leases are old."""
+    """``me`` stops heartbeating: its heartbeat is old, its lease (its users') ran out."""
     sql(
         url,
-        "update sim_instances set last_heartbeat = now() - interval '1 hour' where id = %s",
+        "update sim_instances set last_heartbeat = now() - interval '1 hour',"
+        " lease_until = now() - interval '1 s' where id = %s",
         (me,),
-    )
-    sql(
-        url, "update demo_users set owner_until = now() - interval '1 s' where owner_id = %s", (me,)
     )
 
 
 async def test_register_and_list(db: Database) -> None:
     """A registered instance is listed, alive, with the users it owns."""
     me = uuid.uuid4()
-    await fleet.register(db, me, "h1", 42, "0.1.0")
-    [found] = await fleet.list_instances(db, LEASE_S)
+    await fleet.register(db, me, "h1", 42, "0.1.0", LEASE_S)
+    [found] = await fleet.list_instances(db)
     assert (found.id, found.host, found.pid, found.alive, found.users) == (me, "h1", 42, True, 0)
     assert found.started_at.tzinfo is not None
 
@@ -61,7 +60,7 @@ async def test_users_spread_evenly_and_each_has_one_owner(db: Database, db_url: 
     a, b = uuid.uuid4(), uuid.uuid4()
     first = await _beat(db, a)
     assert first.owned == frozenset(names) and first.instances == 1
-    await fleet.register(db, b, "host", 2, "test")
+    await fleet.register(db, b, "host", 2, "test", LEASE_S)
     assert (await _beat(db, b)).owned == frozenset()  # nothing free yet: no collisions
     handed = await _beat(db, a)  # share is now 3: a hands over 3
     assert len(handed.owned) == 3 and len(handed.released) == 3
@@ -79,11 +78,11 @@ async def test_a_dead_owner_is_taken_over_and_pruned(db: Database, db_url: str) 
     names = await _enable(db, 4)
     a, b = uuid.uuid4(), uuid.uuid4()
     await _beat(db, a)
-    await fleet.register(db, b, "host", 2, "test")
+    await fleet.register(db, b, "host", 2, "test", LEASE_S)
     _die(db_url, a)
     beat = await _beat(db, b)
     assert beat.owned == frozenset(names) and beat.instances == 1
-    assert [i.id for i in await fleet.list_instances(db, LEASE_S)] == [b]  # a was pruned
+    assert [i.id for i in await fleet.list_instances(db)] == [b]  # a was pruned
     epochs = sql(db_url, "select distinct owner_epoch from demo_users")
     assert epochs == [(2,)]  # one takeover each
 
@@ -126,20 +125,22 @@ async def test_leave_hands_everything_over(db: Database, db_url: str) -> None:
     names = await _enable(db, 3)
     a, b = uuid.uuid4(), uuid.uuid4()
     await _beat(db, a)
-    await fleet.register(db, b, "host", 2, "test")
+    await fleet.register(db, b, "host", 2, "test", LEASE_S)
     assert await fleet.leave(db, a) == 3
     assert set(_owners(db_url).values()) == {None}
     assert (await _beat(db, b)).owned == frozenset(names)
-    assert [i.id for i in await fleet.list_instances(db, LEASE_S)] == [b]
+    assert [i.id for i in await fleet.list_instances(db)] == [b]
 
 
 async def test_enable_takes_a_free_user_and_disable_frees_it(db: Database, db_url: str) -> None:
     """Enabling with a lease owns the user unless another holds it; disabling frees it."""
     a, b = uuid.uuid4(), uuid.uuid4()
+    for me in (a, b):
+        await fleet.register(db, me, "host", 1, "test", LEASE_S)
     cfg = DemoConfig(0, 0, 1, 0, 1)
-    row, started = await users.enable_user(db, "x", cfg, lease=Lease(a, LEASE_S))
+    row, started = await users.enable_user(db, "x", cfg, lease=Lease(a))
     assert started and row.owner_id == a
-    row, started = await users.enable_user(db, "x", cfg, lease=Lease(b, LEASE_S))
+    row, started = await users.enable_user(db, "x", cfg, lease=Lease(b))
     assert not started and row.owner_id == a  # a live lease is not taken
     off = await users.disable_user(db, "x")
     assert off is not None and off.owner_id is None
@@ -169,6 +170,8 @@ async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
     a run resumed after rows were generated, and a fresh run when none were; the lease
     is taken unless a live owner holds it, its epoch bumped only for a new owner."""
     a, b = uuid.uuid4(), uuid.uuid4()
+    for me in (a, b):
+        await fleet.register(db, me, "host", 1, "test", LEASE_S)
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("listen sim_users")
 
@@ -176,17 +179,16 @@ async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
             return [n.payload for n in listener.notifies(timeout=0.5, stop_after=10)]
 
         first, started = await users.enable_user(
-            db, "r", DemoConfig(1, 2, 3, 6.0, 42, "tech"), lease=Lease(a, LEASE_S)
+            db, "r", DemoConfig(1, 2, 3, 6.0, 42, "tech"), lease=Lease(a)
         )
         assert started and first.state == "initializing" and first.enabled
         assert (first.seed, first.videos, first.comments, first.dms) == (42, 1, 2, 3)
         assert (first.initial_total, first.niche, first.live_per_minute) == (6, "tech", 6.0)
         assert first.owner_id == a and first.owner_epoch == 1
-        assert first.owner_until is not None and first.owner_until > first.enabled_at
         assert heard() == ["+r"]
 
         again, started = await users.enable_user(
-            db, "r", DemoConfig(9, 9, 9, 1.0, 7), lease=Lease(a, LEASE_S)
+            db, "r", DemoConfig(9, 9, 9, 1.0, 7), lease=Lease(a)
         )
         assert not started and again.run_id == first.run_id and again.seed == 42
         assert again.owner_id == a and again.owner_epoch == 1  # renewed, the same lease
@@ -197,7 +199,7 @@ async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
         sql(db_url, "update demo_users set generated = 6, live_at = now() where user_id = 'r'")
         heard()
         resumed, started = await users.enable_user(
-            db, "r", DemoConfig(9, 9, 9, 1.0, 7), lease=Lease(b, LEASE_S)
+            db, "r", DemoConfig(9, 9, 9, 1.0, 7), lease=Lease(b)
         )
         assert started and resumed.run_id == first.run_id and resumed.seed == 42
         assert resumed.state == "live" and resumed.live_per_minute == 1.0
@@ -206,10 +208,13 @@ async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
         assert heard() == ["+r"]
 
         # another instance's enable while b's lease is live: b keeps the user
-        kept, started = await users.enable_user(
-            db, "r", DemoConfig(0, 0, 1, 0, 1), lease=Lease(a, LEASE_S)
-        )
+        kept, started = await users.enable_user(db, "r", DemoConfig(0, 0, 1, 0, 1), lease=Lease(a))
         assert not started and kept.owner_id == b and kept.owner_epoch == 2
+
+        # once b's lease ran out (it stopped heartbeating), an enable through a takes it
+        _die(db_url, b)
+        taken, started = await users.enable_user(db, "r", DemoConfig(0, 0, 1, 0, 1), lease=Lease(a))
+        assert not started and taken.owner_id == a and taken.owner_epoch == 3
 
         # off with nothing generated: a fresh run of the new settings
         await users.disable_user(db, "r")
@@ -218,3 +223,22 @@ async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
         assert started and fresh.run_id != first.run_id and fresh.seed == 5
         assert (fresh.state, fresh.initial_total, fresh.live_at) == ("initializing", 4, None)
         assert fresh.owner_id is None  # no lease given: nobody owns it yet
+
+
+async def test_a_beat_renews_every_lease_without_locking_a_user(db: Database, db_url: str) -> None:
+    """The heartbeat renews its users' leases in its own row: a store holding a user's
+    row does not hold the beat up, and the beat holds up no store."""
+    names = await _enable(db, 3)
+    me = uuid.uuid4()
+    await _beat(db, me)
+    [before] = sql(db_url, "select lease_until from sim_instances")
+    with psycopg.connect(db_url) as store:
+        # a store of one user holds its row (a transaction left open)
+        store.execute("select from demo_users where user_id = %s for update", (names[0],))
+        with trio.fail_after(10):  # it would wait out the session's lock_timeout
+            beat = await _beat(db, me)
+        store.rollback()
+    assert beat.owned == frozenset(names)
+    [after] = sql(db_url, "select lease_until from sim_instances")
+    assert after > before  # every lease renewed, by the instance's one row
+    assert sql(db_url, "select count(*) from demo_users where sim_lease_held(owner_id)") == [(3,)]

@@ -65,7 +65,7 @@ class Fleet:
         rows = await trio.to_thread.run_sync(
             self.query,
             "select count(*) from demo_users where enabled and (owner_id is null"
-            " or owner_until < now() or owner_id = %s::uuid)",
+            " or not sim_lease_held(owner_id) or owner_id = %s::uuid)",
             (dead,),
         )
         return rows[0][0] == 0

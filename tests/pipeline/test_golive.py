@@ -20,7 +20,7 @@ from sim.pipeline.store import to_rows
 
 async def _stored(db: Database, name: str, me: uuid.UUID, dms: int) -> Waiting:
     """``name`` on, owned by ``me``, its initial DMs stored (pending)."""
-    await users.enable_user(db, name, DemoConfig(0, 0, dms, 0, 1), lease=fleet.Lease(me, 30))
+    await users.enable_user(db, name, DemoConfig(0, 0, dms, 0, 1), lease=fleet.Lease(me))
     row = await users.get_user(db, name)
     assert row is not None
     drafts = [d for b in OfflineProvider().initial(DemoSpec(0, 0, dms, 1), 100) for d in b]

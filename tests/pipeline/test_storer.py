@@ -46,7 +46,7 @@ async def test_row_budget_is_fifo_and_gives_back_on_cancel() -> None:
 
 
 async def _user(db: Database, name: str, me: uuid.UUID) -> tuple[uuid.UUID, Fence]:
-    await users.enable_user(db, name, DemoConfig(0, 0, 3, 0, 1), lease=fleet.Lease(me, 30))
+    await users.enable_user(db, name, DemoConfig(0, 0, 3, 0, 1), lease=fleet.Lease(me))
     row = await users.get_user(db, name)
     assert row is not None and row.owner_id == me
     return row.run_id, Fence(me, row.owner_epoch)
