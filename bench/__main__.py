@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 per_user=10,
                 clients=16,
                 probes=3 if quick else 10,
+                live_probes=3 if quick else 60,
                 rounds=1 if quick else 2,
                 burst_rounds=1,
                 relay_rows=20_000 if quick else 50_000,

@@ -263,6 +263,7 @@ def run_fleet(
     per_user: int,
     clients: int,
     probes: int,
+    live_probes: int,
     rounds: int,
     burst_rounds: int,
     relay_rows: int,
@@ -274,7 +275,7 @@ def run_fleet(
     result.idle_window_s = idle_window_s
     for r in range(burst_rounds):
         _burst(pg, receiver, result, r, probes, log)
-        _live_probes(pg, receiver, result, r, probes, log)
+        _live_probes(pg, receiver, result, r, live_probes, log)
         say(
             f"  (a) {burst_users:,} x {per_user} enabled by {clients} clients in "
             f"{result.enable_s[-1]:.1f} s, {result.burst_visible[-1]:,} visible after "

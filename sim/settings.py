@@ -96,6 +96,8 @@ class Settings:
     max_rows_per_user: int = _opt(50_000, lo=1, hi=100_000_000)
     restart_backoff_s: float = _opt(1.0, lo=0.0, hi=3600)
     restart_backoff_max_s: float = _opt(60.0, lo=0.0, hi=86400)
+    # allocations between young-generation garbage collections (Python's default: 700)
+    gc_gen0_threshold: int = _opt(10_000, lo=100, hi=10_000_000)
 
     # --- the fleet: several instances on one database ------------------------------
     owner_lease_s: float = _opt(6.0, lo=0.5, hi=3600)  # a user's owner lease; renewed in bulk
