@@ -62,6 +62,18 @@ def webhook_id(rows: Sequence[Claimed]) -> str:
     return "msg_" + uuid.uuid5(_WEBHOOK_NS, key).hex
 
 
+def unlink(response: httpx.Response) -> None:
+    """Break httpx's reference cycle around a finished ``response``.
+
+    The response and the stream bound to it refer to each other, and through the
+    request to the body sent: without this, each request's body (up to a whole batch)
+    stayed alive until the garbage collector's next pass found the cycle, which with
+    young collections far apart added ~20 MB to the peak at 1,000,000 interactions. Once
+    unlinked, dropping the response frees it and the body at once.
+    """
+    response.stream = httpx.ByteStream(b"")
+
+
 def classify(response: httpx.Response) -> Attempt:
     code = response.status_code
     if 200 <= code < 300:
@@ -139,6 +151,7 @@ class Deliverer:
             try:
                 response = await self.client.post(self.url, content=body.encode(), headers=headers)
                 attempt = classify(response)
+                unlink(response)
             except httpx.TimeoutException:
                 pass  # the default above
             except (httpx.TransportError, httpx.DecodingError) as exc:

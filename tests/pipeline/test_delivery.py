@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import uuid
@@ -173,3 +174,21 @@ async def test_a_2xx_ending_after_the_halt_is_delivered() -> None:
     """A request the halt overtook that the receiver accepted is recorded as sent."""
     out = await halted_midway(200).deliver(rows(2))
     assert {o.status for o in out} == {"sent"}
+
+
+@pytest.mark.parametrize("status", [200, 503])
+async def test_a_finished_request_leaves_no_reference_cycle(status: int) -> None:
+    """The response, its request and the body sent are freed when dropped, not by the GC."""
+    d = deliverer(answering(status))
+    gc.collect()
+    gc.disable()
+    try:
+        await d.post(rows(3))
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, httpx.Response | httpx.Request)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cyclic == []
