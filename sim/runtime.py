@@ -10,7 +10,6 @@ nothing and the bundled sink stores nothing; ``shutdown()`` then stops the rest.
 
 from __future__ import annotations
 
-import gc
 import logging
 import random
 import uuid
@@ -37,25 +36,12 @@ from sim.pipeline.recorder import Recorder
 from sim.pipeline.retry import RetryPolicy
 from sim.pipeline.sender import Sender
 from sim.pipeline.supervisor import Supervisor
+from sim.process import tune_process
 from sim.settings import Settings, mask_url
 
-__all__ = ["Runtime", "tune_gc"]
+__all__ = ["Runtime"]
 
 log = logging.getLogger(__name__)
-
-
-def tune_gc(gen0_threshold: int) -> None:
-    """Collect the young generation every ``gen0_threshold`` allocations (process-wide).
-
-    A full collection walks every tracked object: with 2,000 live users (~300,000
-    objects) it stopped sim for 0.2-0.4 s on a 2-core machine, and with Python's default
-    of 700 one came every ~7 s, delaying whatever was in flight. Young collections a
-    bigger threshold apart promote far fewer short-lived objects, so full collections
-    come seldom (one in ~25 s in the same run); most garbage is freed by reference
-    counting before either runs.
-    """
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 class Runtime:
@@ -118,7 +104,7 @@ class Runtime:
     ) -> None:
         """Start everything, report started, run until ``stop()``, then shut down."""
         s = self.settings
-        tune_gc(s.gc_gen0_threshold)
+        tune_process(s)
         self._stop, self._done, self.failure = trio.Event(), trio.Event(), None
         if not s.api_token:
             log.warning("SIM_API_TOKEN is not set: the /v1 API is open to anyone who can reach it")

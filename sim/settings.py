@@ -98,6 +98,8 @@ class Settings:
     restart_backoff_max_s: float = _opt(60.0, lo=0.0, hi=86400)
     # allocations between young-generation garbage collections (Python's default: 700)
     gc_gen0_threshold: int = _opt(10_000, lo=100, hi=10_000_000)
+    # glibc allocations from this size are mmapped and unmapped when freed (0: glibc's own)
+    malloc_mmap_threshold_bytes: int = _opt(131_072, lo=0, hi=33_554_432)
 
     # --- the fleet: several instances on one database ------------------------------
     owner_lease_s: float = _opt(6.0, lo=0.5, hi=3600)  # a user's owner lease; renewed in bulk
