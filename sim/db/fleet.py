@@ -39,6 +39,7 @@ __all__ = [
     "Fence",
     "Instance",
     "Lease",
+    "Member",
     "beat",
     "fence_params",
     "leave",
@@ -64,6 +65,17 @@ class Lease:
     """Who writes for a user: the instance whose heartbeat holds the user's lease."""
 
     owner: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An instance as the registry knows it, and how long each heartbeat's lease holds."""
+
+    id: uuid.UUID
+    host: str
+    pid: int
+    version: str
+    lease_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +115,20 @@ def fence_params(fence: Fence | None) -> dict[str, Any]:
     return {"owner": fence and fence.owner, "epoch": fence and fence.epoch}
 
 
-async def _register(
-    conn: Conn, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
-) -> None:
+async def _register(conn: Conn, m: Member) -> None:
     await conn.execute(
         "insert into sim_instances (id, host, pid, version, lease_until)"
         " values (%(me)s, %(host)s, %(pid)s, %(version)s,"
         "         now() + make_interval(secs => %(lease_s)s))"
         " on conflict (id) do update"
         " set last_heartbeat = now(), lease_until = excluded.lease_until",
-        {"me": me, "host": host, "pid": pid, "version": version, "lease_s": lease_s},
+        {"me": m.id, "host": m.host, "pid": m.pid, "version": m.version, "lease_s": m.lease_s},
     )
 
 
-async def register(
-    db: Database, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
-) -> None:
-    """Add this instance to the registry, holding a lease for ``lease_s``."""
-    await db.transaction(_register, me, host, pid, version, lease_s)
+async def register(db: Database, member: Member) -> None:
+    """Add this instance to the registry, holding a lease for ``member.lease_s``."""
+    await db.transaction(_register, member)
 
 
 _ACQUIRE = """
@@ -159,13 +167,12 @@ update demo_users d set owner_id = null
 """
 
 
-async def _beat(
-    conn: Conn, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
-) -> Beat:
-    args: dict[str, Any] = {"me": me, "lease_s": lease_s}
+async def _beat(conn: Conn, m: Member) -> Beat:
+    me = m.id
+    args: dict[str, Any] = {"me": me, "lease_s": m.lease_s}
     # renews the lease of every user this instance owns; re-inserted if it was pruned (a
     # process paused for long comes back, to the users nobody took over meanwhile)
-    await _register(conn, me, host, pid, version, lease_s)
+    await _register(conn, m)
     await conn.execute(
         "delete from sim_instances"
         " where last_heartbeat < now() - make_interval(secs => %(lease_s)s * %(leases)s)",
@@ -200,12 +207,10 @@ async def _beat(
     return Beat(frozenset(owned), tuple(acquired), tuple(released), instances, share)
 
 
-async def beat(
-    db: Database, me: uuid.UUID, host: str, pid: int, version: str, lease_s: float
-) -> Beat:
+async def beat(db: Database, member: Member) -> Beat:
     """One heartbeat: stay registered (which renews every lease held), move towards a
     fair share."""
-    return await db.transaction(_beat, me, host, pid, version, lease_s)
+    return await db.transaction(_beat, member)
 
 
 async def _leave(conn: Conn, me: uuid.UUID) -> int:

@@ -59,6 +59,9 @@ class Supervisor:
         self.sender = sender
         self.instance_id = instance_id or uuid.uuid4()
         self.lease = Lease(self.instance_id)
+        self.member = fleet.Member(
+            self.instance_id, socket.gethostname(), os.getpid(), __version__, settings.owner_lease_s
+        )
         self.sims = Simulations(
             db,
             settings,
@@ -86,14 +89,7 @@ class Supervisor:
             self._nursery = nursery
             try:
                 await nursery.start(self.sims.run)
-                await fleet.register(
-                    self.db,
-                    self.instance_id,
-                    socket.gethostname(),
-                    os.getpid(),
-                    __version__,
-                    s.owner_lease_s,
-                )
+                await fleet.register(self.db, self.member)
                 log.info("Instance %s joined the fleet", self.instance_id)
                 await self._guarded_round()
                 task_status.started(self)
@@ -133,14 +129,7 @@ class Supervisor:
         s = self.settings
         began = trio.current_time()
         with trio.fail_after(s.pool_timeout_s + s.owner_lease_s):
-            beat = await fleet.beat(
-                self.db,
-                self.instance_id,
-                socket.gethostname(),
-                os.getpid(),
-                __version__,
-                s.owner_lease_s,
-            )
+            beat = await fleet.beat(self.db, self.member)
         self.last_beat = beat
         self.metrics.instances.set(beat.instances)
         self.metrics.owned_users.set(len(beat.owned))

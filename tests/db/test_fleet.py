@@ -11,7 +11,7 @@ import trio
 from conftest import sql
 
 from sim.db import Database, fleet, outbox, users
-from sim.db.fleet import Fence, Lease
+from sim.db.fleet import Fence, Lease, Member
 from sim.db.outbox import NewRow
 from sim.db.users import DemoConfig
 from sim.errors import LeaseLost
@@ -20,7 +20,7 @@ LEASE_S = 30.0
 
 
 async def _beat(db: Database, me: uuid.UUID) -> fleet.Beat:
-    return await fleet.beat(db, me, "host", 1, "test", LEASE_S)
+    return await fleet.beat(db, Member(me, "host", 1, "test", LEASE_S))
 
 
 async def _enable(db: Database, n: int) -> list[str]:
@@ -48,7 +48,7 @@ def _die(url: str, me: uuid.UUID) -> None:
 async def test_register_and_list(db: Database) -> None:
     """A registered instance is listed, alive, with the users it owns."""
     me = uuid.uuid4()
-    await fleet.register(db, me, "h1", 42, "0.1.0", LEASE_S)
+    await fleet.register(db, Member(me, "h1", 42, "0.1.0", LEASE_S))
     [found] = await fleet.list_instances(db)
     assert (found.id, found.host, found.pid, found.alive, found.users) == (me, "h1", 42, True, 0)
     assert found.started_at.tzinfo is not None
@@ -60,7 +60,7 @@ async def test_users_spread_evenly_and_each_has_one_owner(db: Database, db_url: 
     a, b = uuid.uuid4(), uuid.uuid4()
     first = await _beat(db, a)
     assert first.owned == frozenset(names) and first.instances == 1
-    await fleet.register(db, b, "host", 2, "test", LEASE_S)
+    await fleet.register(db, Member(b, "host", 2, "test", LEASE_S))
     assert (await _beat(db, b)).owned == frozenset()  # nothing free yet: no collisions
     handed = await _beat(db, a)  # share is now 3: a hands over 3
     assert len(handed.owned) == 3 and len(handed.released) == 3
@@ -78,7 +78,7 @@ async def test_a_dead_owner_is_taken_over_and_pruned(db: Database, db_url: str) 
     names = await _enable(db, 4)
     a, b = uuid.uuid4(), uuid.uuid4()
     await _beat(db, a)
-    await fleet.register(db, b, "host", 2, "test", LEASE_S)
+    await fleet.register(db, Member(b, "host", 2, "test", LEASE_S))
     _die(db_url, a)
     beat = await _beat(db, b)
     assert beat.owned == frozenset(names) and beat.instances == 1
@@ -125,7 +125,7 @@ async def test_leave_hands_everything_over(db: Database, db_url: str) -> None:
     names = await _enable(db, 3)
     a, b = uuid.uuid4(), uuid.uuid4()
     await _beat(db, a)
-    await fleet.register(db, b, "host", 2, "test", LEASE_S)
+    await fleet.register(db, Member(b, "host", 2, "test", LEASE_S))
     assert await fleet.leave(db, a) == 3
     assert set(_owners(db_url).values()) == {None}
     assert (await _beat(db, b)).owned == frozenset(names)
@@ -136,7 +136,7 @@ async def test_enable_takes_a_free_user_and_disable_frees_it(db: Database, db_ur
     """Enabling with a lease owns the user unless another holds it; disabling frees it."""
     a, b = uuid.uuid4(), uuid.uuid4()
     for me in (a, b):
-        await fleet.register(db, me, "host", 1, "test", LEASE_S)
+        await fleet.register(db, Member(me, "host", 1, "test", LEASE_S))
     cfg = DemoConfig(0, 0, 1, 0, 1)
     row, started = await users.enable_user(db, "x", cfg, lease=Lease(a))
     assert started and row.owner_id == a
@@ -171,7 +171,7 @@ async def test_enable_rules_in_one_statement(db: Database, db_url: str) -> None:
     is taken unless a live owner holds it, its epoch bumped only for a new owner."""
     a, b = uuid.uuid4(), uuid.uuid4()
     for me in (a, b):
-        await fleet.register(db, me, "host", 1, "test", LEASE_S)
+        await fleet.register(db, Member(me, "host", 1, "test", LEASE_S))
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("listen sim_users")
 
