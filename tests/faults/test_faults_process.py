@@ -17,6 +17,11 @@ pytestmark = pytest.mark.faults
 
 BURST = {"videos": 8, "comments": 1000, "dms": 1000}
 USERS = 2
+#: at most 8 requests of 100 rows in flight: when the receiver starts holding new
+#: requests, more rows are still to send than can be in flight, so the run cannot finish
+#: before the signal lands (with 1,000-row requests the last rows could all be in flight
+#: already, and a faster sim delivered everything before the SIGTERM)
+SMALL_BATCHES = {"SIM_SEND_BATCH_SIZE": "100", "SIM_HTTP_CONCURRENCY": "8"}
 GRACEFUL_TIMEOUT_S = 10.0  # hypercorn.toml
 MARGIN_S = 3.0
 LEASE_S = 3.0  # SIM_LEASE_S of faultkit.SIM_ENV
@@ -25,7 +30,7 @@ HANG_S = 60.0  # a held request: far beyond sim's request timeout
 
 async def _start_and_interrupt(stack: Stack) -> int:
     """Start both, enable the users, wait until a quarter is sent; the total to expect."""
-    await stack.start(sink_env={"SIM_SINK_LATENCY_S": "0.1"})
+    await stack.start(sim_env=SMALL_BATCHES, sink_env={"SIM_SINK_LATENCY_S": "0.1"})
     total = USERS * sum(BURST.values())
     async with client() as c:
         for i in range(USERS):
