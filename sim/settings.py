@@ -102,7 +102,7 @@ class Settings:
     malloc_mmap_threshold_bytes: int = _opt(131_072, lo=0, hi=33_554_432)
 
     # --- the fleet: several instances on one database ------------------------------
-    owner_lease_s: float = _opt(6.0, lo=0.5, hi=3600)  # a user's owner lease; renewed in bulk
+    owner_lease_s: float = _opt(6.0, lo=0.5, hi=3600)  # an instance's lease, and its users'
     heartbeat_s: float = _opt(2.0, lo=0.1, hi=1200)  # registry heartbeat and lease renewal
     notify_debounce_s: float = _opt(0.1, lo=0.0, hi=10)  # LISTEN wake-ups coalesced per channel
 
